@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* boxlite-chainwalk: read qcow2 backing chains and print them. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "chain.h"
+#include "home.h"
+#include "json-util.h"
+#include "log.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "path-util.h"
+#include "utf8.h"
+
+#define EXIT_USAGE 2
+
+static bool arg_json = false;
+static bool arg_quiet = false;
+static unsigned arg_max_depth = CHAIN_MAX_DEPTH_DEFAULT;
+static QcowReader arg_reader = QCOW_READER_AUTO;
+static char *arg_home = NULL;
+
+static void help(void) {
+        printf("Usage: %1$s [OPTIONS] IMAGE...\n"
+               "       %1$s [OPTIONS] --home PATH\n"
+               "\n"
+               "Read qcow2 backing chains and print every layer.\n"
+               "\n"
+               "Options:\n"
+               "  -h --help             Show this help and exit\n"
+               "     --version          Show the version and exit\n"
+               "     --home PATH        Walk every PATH/boxes/*/disks/*.qcow2 (default without IMAGE:\n"
+               "                        $BOXLITE_HOME, /var/lib/boxlite for root, ~/.boxlite otherwise)\n"
+               "     --json             Print each chain as a JSON array of layers, with the fields of\n"
+               "                        'qemu-img info --backing-chain --output=json' (one array per line\n"
+               "                        when several chains are walked)\n"
+               "     --max-depth N      Stop at N layers (default %2$u, at most %3$u)\n"
+               "     --reader READER    auto (libqcow, the built-in reader where libqcow refuses a\n"
+               "                        valid image), libqcow or builtin (default: auto)\n"
+               "  -q --quiet            Print nothing; report through the exit status only\n"
+               "\n"
+               "Exit status: 0 every chain complete, 1 a chain is incomplete (missing, unreadable,\n"
+               "corrupt, looping or too deep), 2 usage error.\n"
+               "See boxlite-chainwalk(1).\n",
+               program_invocation_short_name, CHAIN_MAX_DEPTH_DEFAULT, CHAIN_MAX_DEPTH_LIMIT);
+}
+
+_printf_(1, 2) static int usage_error(const char *format, ...) {
+        va_list ap;
+
+        fprintf(stderr, "%s: ", program_invocation_short_name);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry '%s --help' for more information.\n", program_invocation_short_name);
+        return -EINVAL;
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_HOME,
+                ARG_JSON,
+                ARG_MAX_DEPTH,
+                ARG_READER,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "home", required_argument, NULL, ARG_HOME },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "max-depth", required_argument, NULL, ARG_MAX_DEPTH },
+                { "reader", required_argument, NULL, ARG_READER },
+                { "quiet", no_argument, NULL, 'q' },
+                {}
+        };
+        int c;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("%s %s\n", program_invocation_short_name, PROJECT_VERSION);
+                        return 0;
+                case ARG_HOME:
+                        if (!optarg[0])
+                                return usage_error("--home needs a path");
+                        free(arg_home);
+                        arg_home = strdup(optarg);
+                        if (!arg_home)
+                                return log_oom();
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_MAX_DEPTH:
+                        if (parse_unsigned(optarg, &arg_max_depth) < 0 || arg_max_depth < 1 ||
+                            arg_max_depth > CHAIN_MAX_DEPTH_LIMIT)
+                                return usage_error("invalid --max-depth '%s': expected a number from 1 to "
+                                                   "4096",
+                                                   optarg);
+                        break;
+                case ARG_READER:
+                        arg_reader = qcow_reader_from_string(optarg);
+                        if (arg_reader < 0)
+                                return usage_error("invalid --reader '%s': expected auto, libqcow or builtin",
+                                                   optarg);
+                        break;
+                case 'q':
+                        arg_quiet = true;
+                        break;
+                case '?':
+                        if (optopt)
+                                fprintf(stderr, "%s: option '-%c' is not known or needs an argument\n",
+                                        program_invocation_short_name, optopt);
+                        else
+                                fprintf(stderr, "%s: option '%s' is not known or needs an argument\n",
+                                        program_invocation_short_name, argv[optind - 1]);
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+
+        if (arg_home && optind < argc)
+                return usage_error("%s", "--home and IMAGE arguments are mutually exclusive");
+
+        return 1;
+}
+
+static json_object *layer_to_json(const ChainLayer *l) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+
+        json_add_string(o, "filename", l->filename);
+        json_add_string(o, "format", l->format);
+        json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t) l->virtual_size));
+        json_object_object_add(o, "actual-size", json_object_new_int64((int64_t) l->actual_size));
+        json_object_object_add(o, "dirty-flag",
+                               json_object_new_boolean(l->has_header &&
+                                                       (l->hdr.incompatible_features & QCOW2_INCOMPAT_DIRTY)));
+
+        if (!streq(l->format, "raw") && l->hdr.version > 0) {
+                if (l->has_header) {
+                        json_object_object_add(o, "cluster-size",
+                                               json_object_new_int64((int64_t) 1 << l->hdr.cluster_bits));
+                        if (l->hdr.crypt_method != 0)
+                                json_object_object_add(o, "encrypted", json_object_new_boolean(true));
+                }
+                if (l->hdr.backing_file) {
+                        json_add_string(o, "backing-filename", l->hdr.backing_file);
+                        json_add_string(o, "full-backing-filename", l->full_backing_filename);
+                        if (l->hdr.backing_format)
+                                json_add_string(o, "backing-filename-format", l->hdr.backing_format);
+                }
+                if (l->has_header && l->hdr.version >= 2) {
+                        json_object *fs = json_object_new_object(), *d = json_object_new_object();
+
+                        json_add_string(fs, "type", "qcow2");
+                        json_add_string(d, "compat", l->hdr.version == 2 ? "0.10" : "1.1");
+                        if (l->hdr.version >= 3) {
+                                json_add_string(d, "compression-type",
+                                                l->hdr.compression_type == 1 ? "zstd" : "zlib");
+                                json_object_object_add(
+                                        d, "lazy-refcounts",
+                                        json_object_new_boolean(l->hdr.compatible_features &
+                                                                QCOW2_COMPAT_LAZY_REFCOUNTS));
+                        }
+                        json_object_object_add(d, "refcount-bits",
+                                               json_object_new_int64((int64_t) 1 << l->hdr.refcount_order));
+                        if (l->hdr.version >= 3) {
+                                if (l->hdr.data_file &&
+                                    (l->hdr.incompatible_features & QCOW2_INCOMPAT_DATA_FILE)) {
+                                        json_add_string(d, "data-file", l->hdr.data_file);
+                                        json_object_object_add(
+                                                d, "data-file-raw",
+                                                json_object_new_boolean(l->hdr.autoclear_features &
+                                                                        QCOW2_AUTOCLEAR_DATA_FILE_RAW));
+                                }
+                                json_object_object_add(d, "corrupt",
+                                                       json_object_new_boolean(l->hdr.incompatible_features &
+                                                                               QCOW2_INCOMPAT_CORRUPT));
+                                json_object_object_add(d, "extended-l2",
+                                                       json_object_new_boolean(l->hdr.incompatible_features &
+                                                                               QCOW2_INCOMPAT_EXTL2));
+                        }
+                        json_object_object_add(fs, "data", d);
+                        json_object_object_add(o, "format-specific", fs);
+                }
+                json_add_string(o, "boxlite-reader", qcow_reader_to_string(l->reader));
+                if (l->libqcow_refused)
+                        json_object_object_add(o, "boxlite-libqcow-refused", json_object_new_boolean(true));
+                if (l->data_file_path)
+                        json_add_string(o, "boxlite-data-file-path", l->data_file_path);
+                if (l->hdr.backing_file_has_nul)
+                        json_object_object_add(o, "boxlite-backing-filename-truncated",
+                                               json_object_new_boolean(true));
+        }
+        return o;
+}
+
+static json_object *chain_to_json(const Chain *c) {
+        json_object *a = json_object_new_array();
+
+        if (!a)
+                return NULL;
+        for (size_t i = 0; i < c->n_layers; i++)
+                json_object_array_add(a, layer_to_json(&c->layers[i]));
+
+        if (!chain_complete(c)) {
+                json_object *e = json_object_new_object(), *err = json_object_new_object();
+
+                json_add_string(e, "filename", c->error_filename);
+                json_add_string(err, "kind", chain_error_to_string(c->error));
+                json_add_string(err, "message", c->error_reason);
+                json_object_object_add(e, "boxlite-error", err);
+                json_object_array_add(a, e);
+        }
+        return a;
+}
+
+static void print_chain_human(const Chain *c) {
+        printf("%s\n", c->n_layers > 0 ? c->layers[0].filename : c->error_filename);
+        printf("  %-5s  %-6s  %-4s  %12s  %-8s  %s\n", "DEPTH", "FORMAT", "VER", "VIRTUAL-SIZE", "READER",
+               "FILENAME");
+        for (size_t i = 0; i < c->n_layers; i++) {
+                const ChainLayer *l = &c->layers[i];
+                char size[FORMAT_BYTES_MAX], ver[16] = "-";
+                _cleanup_free_ char *name = utf8_sanitize(l->filename);
+                bool is_qcow = !streq(l->format, "raw");
+
+                if (is_qcow && l->hdr.version > 0)
+                        snprintf(ver, sizeof(ver), "v%u", l->hdr.version);
+                printf("  %-5zu  %-6s  %-4s  %12s  %-8s  %s%s\n", i, l->format, ver,
+                       format_bytes(size, l->virtual_size), is_qcow ? qcow_reader_to_string(l->reader) : "-",
+                       strna(name), l->libqcow_refused ? "  (libqcow refused it)" : "");
+                if (l->data_file_path) {
+                        _cleanup_free_ char *df = utf8_sanitize(l->hdr.data_file);
+                        printf("  %-5s  %-6s  %-4s  %12s  %-8s  %s\n", "", "data", "", "", "", strna(df));
+                }
+        }
+        if (chain_complete(c))
+                printf("  complete, %zu layer%s\n", c->n_layers, c->n_layers == 1 ? "" : "s");
+        else {
+                _cleanup_free_ char *reason = utf8_sanitize(c->error_reason);
+                printf("  INCOMPLETE (%s): %s\n", chain_error_to_string(c->error), strna(reason));
+        }
+}
+
+static int walk_one(const char *image, size_t n_total, bool *all_complete) {
+        _cleanup_(chain_freep) Chain *c = NULL;
+        ChainOptions o = {
+                .max_depth = arg_max_depth,
+                .reader = arg_reader,
+        };
+        int r;
+
+        r = chain_walk(image, &o, &c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to walk '%s': %m", image);
+
+        if (!chain_complete(c)) {
+                _cleanup_free_ char *reason = utf8_sanitize(c->error_reason);
+
+                *all_complete = false;
+                if (!arg_quiet)
+                        log_error("'%s': backing chain incomplete (%s): %s", image, chain_error_to_string(c->error),
+                                  strna(reason));
+        }
+
+        if (arg_quiet)
+                return 0;
+
+        if (arg_json) {
+                _cleanup_(json_object_putp) json_object *j = chain_to_json(c);
+                if (!j)
+                        return log_oom();
+                /* One chain: a document shaped like qemu-img's. Several: one array per line. */
+                puts(json_object_to_json_string_ext(j, n_total == 1 ? JSON_OUTPUT_PRETTY : JSON_OUTPUT_PLAIN));
+        } else
+                print_chain_human(c);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_strv_free_ char **images = NULL;
+        bool all_complete = true;
+        size_t n;
+        int r;
+
+        log_setup("boxlite-chainwalk");
+
+        r = parse_argv(argc, argv);
+        if (r <= 0) {
+                free(arg_home);
+                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+        }
+
+        if (optind < argc) {
+                images = calloc((size_t) (argc - optind) + 1, sizeof(char *));
+                if (!images)
+                        return log_oom(), EXIT_FAILURE;
+                for (int i = optind; i < argc; i++) {
+                        images[i - optind] = strdup(argv[i]);
+                        if (!images[i - optind])
+                                return log_oom(), EXIT_FAILURE;
+                }
+        } else {
+                _cleanup_free_ char *failed = NULL;
+
+                if (!arg_home) {
+                        r = path_default_home(&arg_home);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to determine the boxlite home: %m"),
+                                       EXIT_FAILURE;
+                }
+                r = home_list_disk_overlays(arg_home, &images, &failed);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to list the overlays of home '%s': cannot read '%s': %m",
+                                        arg_home, strna(failed));
+                        free(arg_home);
+                        return EXIT_FAILURE;
+                }
+        }
+
+        n = strv_length(images);
+        for (size_t i = 0; i < n; i++) {
+                r = walk_one(images[i], arg_home ? 0 : n, &all_complete);
+                if (r < 0)
+                        break;
+        }
+
+        free(arg_home);
+        return r < 0 || !all_complete ? EXIT_FAILURE : EXIT_SUCCESS;
+}

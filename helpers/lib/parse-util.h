@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Parsing and formatting of the values on command lines and in boxlite.conf.
+ * Parsers return 0 or -EINVAL/-ERANGE and set *ret only on success.
+ */
+
+#include <stdint.h>
+
+/* Decimal unsigned integer, no sign, no suffix. */
+int parse_uint64(const char *s, uint64_t *ret);
+int parse_unsigned(const char *s, unsigned *ret);
+
+/* Bytes with an optional K, M, G, T (base 1024, optional "iB"/"B") suffix: "1G", "512M", "4096". */
+int parse_size(const char *s, uint64_t *ret);
+
+/* A percentage 0..100, "10" or "10%". */
+int parse_percent(const char *s, unsigned *ret);
+
+/* A systemd-style time span in microseconds: "10min", "30s", "1h 30min", "500ms", a bare number is seconds. */
+int parse_timespan(const char *s, uint64_t *ret_usec);
+
+/* "1.5 GiB" style, into buf of at least FORMAT_BYTES_MAX. */
+#define FORMAT_BYTES_MAX 32
+char *format_bytes(char *buf, uint64_t bytes);
