@@ -171,9 +171,8 @@ static json_object *layer_to_json(const ChainLayer *l) {
 
                         json_add_string(fs, "type", "qcow2");
                         json_add_string(d, "compat", l->hdr.version == 2 ? "0.10" : "1.1");
+                        json_add_string(d, "compression-type", l->hdr.compression_type == 1 ? "zstd" : "zlib");
                         if (l->hdr.version >= 3) {
-                                json_add_string(d, "compression-type",
-                                                l->hdr.compression_type == 1 ? "zstd" : "zlib");
                                 json_object_object_add(
                                         d, "lazy-refcounts",
                                         json_object_new_boolean(l->hdr.compatible_features &

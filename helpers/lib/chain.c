@@ -278,14 +278,24 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                         return -ENOMEM;
                 c->layers = l;
                 l = &c->layers[c->n_layers++];
+                /* QEMU names a file: layer by its plain path. */
+                if (local != name) {
+                        char *plain = strdup(local);
+                        if (!plain)
+                                return -ENOMEM;
+                        free(name);
+                        name = plain;
+                        local = name;
+                }
                 *l = (ChainLayer) {
                         .filename = TAKE_PTR(name),
-                        .path = strdup(local),
+                        .path = NULL,
                         .dev = st.st_dev,
                         .ino = st.st_ino,
                         .file_size = (uint64_t) st.st_size,
                         .actual_size = (uint64_t) st.st_blocks * 512,
                 };
+                l->path = strdup(l->filename);
                 if (!l->path)
                         return -ENOMEM;
 
@@ -334,8 +344,8 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                 declared_format = mfree(declared_format);
 
                 if (streq(l->format, "raw")) {
-                        /* QEMU's raw driver reports the file length as is. */
-                        l->virtual_size = l->file_size;
+                        /* QEMU keeps sizes in 512-byte sectors, rounding a raw file's length up. */
+                        l->virtual_size = (l->file_size + 511) & ~UINT64_C(511);
                         break;
                 }
 
@@ -366,6 +376,10 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
 done:
         if (r < 0)
                 return r;
+
+        /* A layer that failed before its format was known is described by the error alone. */
+        if (c->n_layers > 0 && !c->layers[c->n_layers - 1].format)
+                chain_layer_done(&c->layers[--c->n_layers]);
 
         *ret = TAKE_PTR(c);
         return 0;
