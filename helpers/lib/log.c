@@ -139,8 +139,12 @@ static char *format_message(int error, const char *format, va_list ap) {
                 format = fmt;
         }
 
+        /* The format was checked at the log_*() call site; only "%m" was expanded here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
         if (vasprintf(&msg, format, ap) < 0)
                 return NULL;
+#pragma GCC diagnostic pop
         return msg;
 }
 
