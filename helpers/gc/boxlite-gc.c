@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* boxlite-gc: delete disk-images that no box overlay's backing chain references. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "gc.h"
+#include "json-util.h"
+#include "log.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "path-util.h"
+
+#define EXIT_USAGE 2
+
+static char *arg_home = NULL;
+static bool arg_dry_run = false;
+static bool arg_json = false;
+static uint64_t arg_grace_usec = GC_GRACE_DEFAULT_USEC;
+static uint64_t arg_target_free = 0;
+static const char *arg_metrics_file = NULL;
+static const char *arg_apply_plan = NULL;
+
+static void help(void) {
+        printf("Usage: %s [OPTIONS]\n"
+               "\n"
+               "Delete cached disk-images (HOME/images/disk-images/*.ext4) that no backing chain of\n"
+               "any overlay under HOME/boxes/ or HOME/bases/ references. When any overlay cannot be\n"
+               "read completely, nothing is deleted.\n"
+               "\n"
+               "Options:\n"
+               "  -h --help              Show this help and exit\n"
+               "     --version           Show the version and exit\n"
+               "     --home PATH         The boxlite home (default: $BOXLITE_HOME, /var/lib/boxlite\n"
+               "                         for root, ~/.boxlite otherwise)\n"
+               "  -n --dry-run           Report what a real run would reclaim; change nothing\n"
+               "     --json              Print the report as JSON\n"
+               "     --grace SPAN        Keep images changed within SPAN (default: 10min)\n"
+               "     --target-free SIZE  Stop once SIZE bytes are available on the home's filesystem,\n"
+               "                         reclaiming least recently used images first (K, M, G, T)\n"
+               "     --metrics-file FILE Write a Prometheus textfile (atomically) for node_exporter\n"
+               "     --apply-plan FILE   Delete only the images in FILE (saved --dry-run --json output)\n"
+               "                         that are unchanged and still unreferenced\n"
+               "\n"
+               "Exit status: 0 success, 1 an error (the run kept what it could not prove unreferenced),\n"
+               "2 usage error. See boxlite-gc(8).\n",
+               program_invocation_short_name);
+}
+
+_printf_(1, 2) static int usage_error(const char *format, ...) {
+        va_list ap;
+
+        fprintf(stderr, "%s: ", program_invocation_short_name);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry '%s --help' for more information.\n", program_invocation_short_name);
+        return -EINVAL;
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_HOME,
+                ARG_JSON,
+                ARG_GRACE,
+                ARG_TARGET_FREE,
+                ARG_METRICS_FILE,
+                ARG_APPLY_PLAN,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "home", required_argument, NULL, ARG_HOME },
+                { "dry-run", no_argument, NULL, 'n' },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "grace", required_argument, NULL, ARG_GRACE },
+                { "target-free", required_argument, NULL, ARG_TARGET_FREE },
+                { "metrics-file", required_argument, NULL, ARG_METRICS_FILE },
+                { "apply-plan", required_argument, NULL, ARG_APPLY_PLAN },
+                {}
+        };
+        int c;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "hn", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("%s %s\n", program_invocation_short_name, PROJECT_VERSION);
+                        return 0;
+                case ARG_HOME:
+                        if (!optarg[0])
+                                return usage_error("--home needs a path");
+                        free(arg_home);
+                        arg_home = strdup(optarg);
+                        if (!arg_home)
+                                return log_oom();
+                        break;
+                case 'n':
+                        arg_dry_run = true;
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_GRACE:
+                        if (parse_timespan(optarg, &arg_grace_usec) < 0)
+                                return usage_error("invalid --grace '%s': expected a time span such as 10min, "
+                                                   "30s or 1h",
+                                                   optarg);
+                        break;
+                case ARG_TARGET_FREE:
+                        if (parse_size(optarg, &arg_target_free) < 0 || arg_target_free == 0)
+                                return usage_error("invalid --target-free '%s': expected a size such as 20G, "
+                                                   "512M or bytes",
+                                                   optarg);
+                        break;
+                case ARG_METRICS_FILE:
+                        if (!optarg[0])
+                                return usage_error("--metrics-file needs a path");
+                        arg_metrics_file = optarg;
+                        break;
+                case ARG_APPLY_PLAN:
+                        arg_apply_plan = optarg;
+                        break;
+                case '?':
+                        if (optopt)
+                                return usage_error("option '-%c' is not known or needs an argument", optopt);
+                        return usage_error("option '%s' is not known or needs an argument", argv[optind - 1]);
+                default:
+                        return -EINVAL;
+                }
+
+        if (optind < argc)
+                return usage_error("unexpected argument '%s'", argv[optind]);
+        if (arg_apply_plan && arg_dry_run)
+                return usage_error("--apply-plan and --dry-run are mutually exclusive");
+        if (arg_apply_plan && arg_target_free)
+                return usage_error("--apply-plan and --target-free are mutually exclusive");
+        return 1;
+}
+
+static json_object *entry_to_json(const GcEntry *e, bool reclaimed) {
+        json_object *o = json_object_new_object();
+
+        json_add_string(o, "path", e->path);
+        if (reclaimed) {
+                json_object_object_add(o, "bytes", json_object_new_int64((int64_t) e->freed_bytes));
+                json_object_object_add(o, "allocated_bytes", json_object_new_int64((int64_t) e->freed_allocated));
+                json_object_object_add(o, "size", json_object_new_int64((int64_t) e->size));
+                json_object_object_add(o, "nlink", json_object_new_int64((int64_t) e->nlink));
+                json_object_object_add(o, "dev", json_object_new_int64((int64_t) e->dev));
+                json_object_object_add(o, "ino", json_object_new_int64((int64_t) e->ino));
+                json_object_object_add(o, "mtime_nsec", json_object_new_int64(e->mtime_nsec));
+        } else {
+                json_add_string(o, "reason", gc_keep_reason_to_string(e->reason));
+                if (e->detail)
+                        json_add_string(o, "detail", e->detail);
+                if (e->counted) {
+                        json_object_object_add(o, "bytes", json_object_new_int64((int64_t) e->size));
+                        json_object_object_add(o, "allocated_bytes", json_object_new_int64((int64_t) e->allocated));
+                }
+        }
+        return o;
+}
+
+static void print_json(const GcResult *r) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *reclaimed = json_object_new_array(), *kept = json_object_new_array(),
+                    *errors = json_object_new_array();
+
+        json_add_string(o, "home", r->home);
+        json_object_object_add(o, "dry_run", json_object_new_boolean(r->dry_run));
+        json_object_object_add(o, "ok", json_object_new_boolean(gc_result_ok(r)));
+        json_object_object_add(o, "fail_closed", json_object_new_boolean(r->fail_closed));
+        for (size_t i = 0; i < r->n_reclaimed; i++)
+                json_object_array_add(reclaimed, entry_to_json(&r->reclaimed[i], true));
+        json_object_object_add(o, "reclaimed", reclaimed);
+        json_object_object_add(o, "reclaimed_count", json_object_new_int64((int64_t) r->n_reclaimed));
+        json_object_object_add(o, "reclaimed_bytes", json_object_new_int64((int64_t) r->reclaimed_bytes));
+        json_object_object_add(o, "reclaimed_allocated_bytes",
+                               json_object_new_int64((int64_t) r->reclaimed_allocated));
+        for (size_t i = 0; i < r->n_kept; i++)
+                json_object_array_add(kept, entry_to_json(&r->kept[i], false));
+        json_object_object_add(o, "kept", kept);
+        json_object_object_add(o, "kept_count", json_object_new_int64((int64_t) r->n_kept));
+        for (size_t i = 0; i < r->n_errors; i++) {
+                json_object *e = json_object_new_object();
+                json_add_string(e, "path", r->errors[i].path);
+                json_add_string(e, "error", r->errors[i].error);
+                json_object_array_add(errors, e);
+        }
+        json_object_object_add(o, "errors", errors);
+        json_object_object_add(o, "overlays", json_object_new_int64((int64_t) r->n_overlays));
+        json_object_object_add(o, "restored_count", json_object_new_int64((int64_t) r->n_restored));
+        json_object_object_add(o, "put_back_count", json_object_new_int64((int64_t) r->n_put_back));
+        json_object_object_add(o, "available_bytes_before", json_object_new_int64((int64_t) r->available_before));
+        json_object_object_add(o, "available_bytes_after", json_object_new_int64((int64_t) r->available_after));
+        if (r->target_free > 0)
+                json_object_object_add(o, "target_free_bytes", json_object_new_int64((int64_t) r->target_free));
+        json_object_object_add(o, "duration_usec", json_object_new_int64((int64_t) r->duration_usec));
+
+        puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
+}
+
+static void print_human(const GcResult *r) {
+        char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX];
+        size_t by_reason[_GC_KEEP_REASON_MAX] = {};
+
+        for (size_t i = 0; i < r->n_reclaimed; i++)
+                printf("%s %s (%s)\n", r->dry_run ? "would reclaim" : "reclaimed", r->reclaimed[i].path,
+                       format_bytes(a, r->reclaimed[i].freed_allocated));
+        for (size_t i = 0; i < r->n_kept; i++)
+                by_reason[r->kept[i].reason]++;
+
+        printf("%s %zu disk-image%s, %s apparent, %s allocated; %zu overlay%s walked.\n",
+               r->dry_run ? "Would reclaim" : "Reclaimed", r->n_reclaimed, r->n_reclaimed == 1 ? "" : "s",
+               format_bytes(a, r->reclaimed_bytes), format_bytes(b, r->reclaimed_allocated), r->n_overlays,
+               r->n_overlays == 1 ? "" : "s");
+        printf("Kept %zu:", r->n_kept);
+        for (int i = 0; i < _GC_KEEP_REASON_MAX; i++)
+                if (by_reason[i])
+                        printf(" %zu %s", by_reason[i], gc_keep_reason_to_string((GcKeepReason) i));
+        printf(".\n");
+        printf("Available: %s before, %s after.\n", format_bytes(a, r->available_before),
+               format_bytes(b, r->available_after));
+        if (r->fail_closed)
+                printf("FAILED CLOSED: %zu error%s; no image that could be referenced was deleted.\n", r->n_errors,
+                       r->n_errors == 1 ? "" : "s");
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(gc_result_freep) GcResult *res = NULL;
+        GcPlanEntry *plan = NULL;
+        size_t n_plan = 0;
+        GcOptions o = {};
+        int r, ret = EXIT_FAILURE;
+
+        log_setup("boxlite-gc");
+
+        r = parse_argv(argc, argv);
+        if (r <= 0) {
+                free(arg_home);
+                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+        }
+
+        if (!arg_home) {
+                r = path_default_home(&arg_home);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to determine the boxlite home: %m");
+                        return EXIT_FAILURE;
+                }
+        }
+
+        if (arg_apply_plan) {
+                _cleanup_free_ char *reason = NULL;
+
+                r = gc_plan_load(arg_apply_plan, &plan, &n_plan, &reason);
+                if (r < 0) {
+                        fprintf(stderr, "%s: invalid --apply-plan '%s': %s\n", program_invocation_short_name,
+                                arg_apply_plan, reason ?: strerror(-r));
+                        free(arg_home);
+                        return EXIT_USAGE;
+                }
+        }
+
+        o = (GcOptions) {
+                .home = arg_home,
+                .grace_usec = arg_grace_usec,
+                .dry_run = arg_dry_run,
+                .target_free = arg_target_free,
+                .plan = plan,
+                .n_plan = n_plan,
+                .use_plan = !!arg_apply_plan,
+        };
+        gc_options_from_env(&o);
+
+        r = gc_run(&o, &res);
+        if (r < 0) {
+                log_error_errno(r, "Failed to collect garbage in '%s': %m", arg_home);
+                goto finish;
+        }
+
+        gc_result_log(res);
+        if (arg_json)
+                print_json(res);
+        else
+                print_human(res);
+
+        ret = gc_result_ok(res) ? EXIT_SUCCESS : EXIT_FAILURE;
+
+        if (arg_metrics_file) {
+                r = gc_write_metrics(res, arg_metrics_file);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to write metrics file '%s': %m", arg_metrics_file);
+                        ret = EXIT_FAILURE;
+                }
+        }
+
+finish:
+        gc_plan_free(plan, n_plan);
+        free(arg_home);
+        return ret;
+}

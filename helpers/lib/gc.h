@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The disk-image garbage collector (DESIGN.md section 3).
+ *
+ * gc_run() deletes regular, single-named-or-not, non-hidden *.ext4 files
+ * directly in <home>/images/disk-images/ that no backing chain of any
+ * overlay under <home>/boxes/ or <home>/bases/ references, compared by
+ * (st_dev, st_ino). It fails closed: when any overlay cannot be read or
+ * resolved completely, or a directory cannot be listed, every candidate is
+ * kept (reason "unsafe") and GcResult.fail_closed is set.
+ *
+ * Deletion is two-phase: orphans are renamed aside to a hidden name in the
+ * same directory, every chain is walked again, anything that became
+ * referenced (or anything at all, if the second walk is not clean) is put
+ * back, and only then are the aside files unlinked. A run first recovers
+ * aside files a crashed run left behind by putting them back.
+ *
+ * gc_run() returns 0 with a result (even when it kept everything), or a
+ * negative errno when the home's image directory cannot be opened; it never
+ * logs (gc_result_log() does, for the binaries).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define GC_GRACE_DEFAULT_USEC (UINT64_C(10) * 60 * 1000000)
+#define GC_ASIDE_PREFIX ".boxlite-gc-"
+#define GC_MAX_FILES 1000000U
+#define GC_MAX_DIR_DEPTH 16U
+
+typedef enum GcKeepReason {
+        GC_KEEP_PINNED,     /* referenced by a backing chain (or in use by a running VM) */
+        GC_KEEP_GRACE,      /* changed within the grace window, or dated in the future */
+        GC_KEEP_NOT_EXT4,   /* not a candidate: not a regular *.ext4 file, hidden, symlink, directory */
+        GC_KEEP_UNSAFE,     /* the run could not see every reference, or the file changed under it */
+        GC_KEEP_TARGET_MET, /* --target-free was reached before this one */
+        GC_KEEP_NOT_IN_PLAN,/* --apply-plan: not in the plan, or changed since */
+        _GC_KEEP_REASON_MAX,
+        _GC_KEEP_REASON_INVALID = -22,
+} GcKeepReason;
+
+const char *gc_keep_reason_to_string(GcKeepReason r);
+
+typedef struct GcEntry {
+        char *path;
+        char *name;               /* file name in images/disk-images/ */
+        GcKeepReason reason;      /* kept entries */
+        char *detail;             /* kept entries: why, in words (may be NULL) */
+        bool counted;             /* a candidate: counted in the byte accounting */
+        dev_t dev;
+        ino_t ino;
+        nlink_t nlink;
+        uint64_t size;            /* st_size */
+        uint64_t allocated;       /* st_blocks * 512 */
+        uint64_t freed_bytes;     /* size, or 0 when other hard links keep the inode */
+        uint64_t freed_allocated; /* allocated, or 0 likewise */
+        int64_t mtime_nsec;
+        int64_t newest_nsec;      /* newest of mtime, ctime, birth time */
+        int64_t lru_nsec;         /* atime, or mtime where atime is older */
+} GcEntry;
+
+typedef struct GcError {
+        char *path;
+        char *error;
+} GcError;
+
+typedef struct GcPlanEntry {
+        char *path;
+        dev_t dev;
+        ino_t ino;
+        uint64_t size;
+        int64_t mtime_nsec;
+} GcPlanEntry;
+
+typedef struct GcOptions {
+        const char *home;
+        uint64_t grace_usec;
+        bool dry_run;
+        uint64_t target_free; /* 0: reclaim every eligible orphan */
+        const GcPlanEntry *plan;
+        size_t n_plan;
+        bool use_plan;
+        /* Test hooks, honoured only in builds with -Dtest-hooks=true. */
+        bool test_no_grace;
+        bool test_no_recheck;
+        bool test_kill_after_aside;
+} GcOptions;
+
+typedef struct GcResult {
+        char *home;
+        bool dry_run;
+        GcEntry *reclaimed;
+        size_t n_reclaimed;
+        GcEntry *kept;
+        size_t n_kept;
+        GcError *errors;
+        size_t n_errors;
+        size_t n_restored;          /* aside files of an earlier run put back */
+        size_t n_put_back;          /* orphans put back after the second walk */
+        size_t n_overlays;
+        bool fail_closed;
+        uint64_t reclaimed_bytes;
+        uint64_t reclaimed_allocated;
+        uint64_t available_before;  /* f_bavail * f_frsize of the home */
+        uint64_t available_after;   /* estimate: before + freed allocated bytes */
+        uint64_t target_free;
+        uint64_t duration_usec;
+        uint64_t finished_realtime_usec;
+} GcResult;
+
+void gc_options_from_env(GcOptions *o);
+int gc_run(const GcOptions *o, GcResult **ret);
+GcResult *gc_result_free(GcResult *r);
+static inline void gc_result_freep(GcResult **r) {
+        if (*r)
+                *r = gc_result_free(*r);
+}
+static inline bool gc_result_ok(const GcResult *r) {
+        return !r->fail_closed && r->n_errors == 0;
+}
+
+/* Journal/stderr records: one per reclaimed image, one per error, one summary. */
+void gc_result_log(const GcResult *r);
+
+/* Writes the Prometheus textfile atomically (temp file, fsync, rename). */
+int gc_write_metrics(const GcResult *r, const char *path);
+
+/* Reads the reclaimed[] entries of a saved "boxlite-gc --dry-run --json" report. */
+int gc_plan_load(const char *path, GcPlanEntry **ret, size_t *ret_n, char **ret_reason);
+void gc_plan_free(GcPlanEntry *p, size_t n);
