@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,23 @@ static int open_layer(const char *path, struct stat *ret_st, const char **ret_re
         return TAKE_FD(fd);
 }
 
+#define FD_NONE INT_MIN /* the layer was only stat'ed; not an errno */
+
+static int stat_layer(const char *path, struct stat *ret_st, const char **ret_reason) {
+        struct stat st;
+
+        *ret_reason = NULL;
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode)) {
+                *ret_reason = S_ISDIR(st.st_mode) ? "is a directory, not an image file" :
+                              "is not a regular file (FIFO, socket or device)";
+                return -EBADFD;
+        }
+        *ret_st = st;
+        return FD_NONE;
+}
+
 static bool names_equal(const char *a, const char *b) {
         return (!a && !b) || (a && b && streq(a, b));
 }
@@ -122,13 +140,14 @@ static bool names_equal(const char *a, const char *b) {
  * then libqcow supplies the facts; where libqcow refuses a valid image the
  * strict reader's facts are used. Where both read the image they must agree.
  */
-static int read_qcow_layer(Chain *c, ChainLayer *l, int fd, const ChainOptions *o) {
+static int read_qcow_layer(Chain *c, ChainLayer *l, int fd, const void *prefix, size_t prefix_size,
+                           const ChainOptions *o) {
         _cleanup_free_ char *reason = NULL, *lq_reason = NULL;
         QcowHeader lq = {};
         int r;
 
         if (o->reader != QCOW_READER_LIBQCOW) {
-                r = qcow_header_read(fd, l->file_size, &l->hdr, &reason);
+                r = qcow_header_read(fd, l->file_size, prefix, prefix_size, &l->hdr, &reason);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
@@ -241,7 +260,7 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                 const char *local, *why = NULL;
                 ChainLayer *l;
                 struct stat st = {};
-                uint8_t magic[4];
+                uint8_t magic[4096];
                 ssize_t n;
 
                 if (c->n_layers >= max_depth) {
@@ -258,8 +277,12 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                         break;
                 }
 
-                fd = open_layer(local, &st, &why);
-                if (fd < 0) {
+                /* A layer declared raw is never read (QEMU does not probe it): a stat is enough. */
+                if (declared_format && streq(declared_format, "raw"))
+                        fd = stat_layer(local, &st, &why);
+                else
+                        fd = open_layer(local, &st, &why);
+                if (fd < 0 && fd != FD_NONE) {
                         r = chain_set_error(c, chain_error_from_errno(fd), fd, name, "'%s' %s", name,
                                             why ?: (fd == -ENOENT ? "does not exist" : strerror(-fd)));
                         break;
@@ -300,9 +323,11 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                         return -ENOMEM;
 
                 /* Probe unless the referring image declared the format, as QEMU does. */
-                do
-                        n = pread(fd, magic, sizeof(magic), 0);
-                while (n < 0 && errno == EINTR);
+                n = 0;
+                if (fd != FD_NONE)
+                        do
+                                n = pread(fd, magic, sizeof(magic), 0);
+                        while (n < 0 && errno == EINTR);
                 if (n < 0) {
                         r = chain_set_error(c, CHAIN_UNREADABLE, -errno, l->filename, "cannot read '%s': %m",
                                             l->filename);
@@ -326,7 +351,7 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                         }
                         l->format = strdup("raw");
                 } else {
-                        r = read_qcow_layer(c, l, fd, o);
+                        r = read_qcow_layer(c, l, fd, magic, (size_t) n, o);
                         if (r < 0)
                                 return r;
                         if (c->error != CHAIN_OK)

@@ -72,26 +72,21 @@ int parse_size(const char *s, uint64_t *ret) {
 }
 
 int parse_percent(const char *s, unsigned *ret) {
-        char buf[8];
-        size_t n;
-        unsigned v;
-        int r;
+        uint64_t v = 0;
+        const char *p = s;
 
-        if (!s)
+        if (!s || !isdigit((unsigned char) *p))
                 return -EINVAL;
-        n = strlen(s);
-        if (n > 0 && s[n - 1] == '%')
-                n--;
-        if (n == 0 || n >= sizeof(buf))
-                return -EINVAL;
-        memcpy(buf, s, n);
-        buf[n] = 0;
-        r = parse_unsigned(buf, &v);
-        if (r < 0)
+        for (; isdigit((unsigned char) *p); p++)
+                if (v <= 100)
+                        v = v * 10 + (uint64_t) (*p - '0');
+        if (*p == '%')
+                p++;
+        if (*p)
                 return -EINVAL;
         if (v > 100)
                 return -ERANGE;
-        *ret = v;
+        *ret = (unsigned) v;
         return 0;
 }
 

@@ -79,6 +79,7 @@ typedef struct Source {
         int fd;             /* -1 for a memory source */
         uint8_t *owned;     /* buffer for an fd source */
         size_t allocated;
+        uint8_t *far;       /* a range read on its own, far past the window (qcow v1 names) */
 } Source;
 
 /*
@@ -99,12 +100,32 @@ static int source_get(Source *s, uint64_t offset, size_t len, const uint8_t **re
                 if (s->fd < 0)
                         return -EBADMSG;
 
+                /* Far beyond the window: read just that range rather than everything before it. */
+                if (offset > (uint64_t) s->size + 65536) {
+                        ssize_t k;
+
+                        free(s->far);
+                        s->far = malloc(len ?: 1);
+                        if (!s->far)
+                                return -ENOMEM;
+                        k = pread(s->fd, s->far, len, (off_t) offset);
+                        if (k < 0)
+                                return -errno;
+                        if ((size_t) k != len)
+                                return -EBADMSG;
+                        *ret = s->far;
+                        return 0;
+                }
+
                 /* Grow in 4 KiB steps; everything we read lies in cluster 0 (<= 2 MiB). */
                 want = (size_t) MIN((end + 4095) & ~(uint64_t) 4095, s->file_size);
                 if (want > s->allocated) {
                         p = realloc(s->owned, want);
                         if (!p)
                                 return -ENOMEM;
+                        /* The first bytes may be a caller's buffer: copy them over once. */
+                        if (!s->owned && s->size > 0)
+                                memcpy(p, s->data, s->size);
                         s->owned = p;
                         s->allocated = want;
                         s->data = p;
@@ -306,11 +327,11 @@ static int parse_v1(Source *src, QcowHeader *h, char **ret_reason) {
 
         if (cluster_bits < 9 || cluster_bits > 16)
                 return fail(ret_reason, -EBADMSG, "invalid qcow cluster_bits %u (must be 9..16)", cluster_bits);
-        if (l2_bits < 6 || l2_bits > 16)
-                return fail(ret_reason, -EBADMSG, "invalid qcow l2_bits %u (must be 6..16)", l2_bits);
+        if (l2_bits < 6 || l2_bits > 13)
+                return fail(ret_reason, -EBADMSG, "invalid qcow l2_bits %u (must be 6..13)", l2_bits);
         if (h->crypt_method > 1)
                 return fail(ret_reason, -EOPNOTSUPP, "unsupported qcow encryption method %u", h->crypt_method);
-        if (size > INT64_MAX / 2)
+        if (size <= 1 || size > INT64_MAX / 2)
                 return fail(ret_reason, -EBADMSG, "invalid virtual size %" PRIu64, size);
 
         h->cluster_bits = cluster_bits;
@@ -448,6 +469,25 @@ static int parse_v2_v3(Source *src, uint32_t version, QcowHeader *h, char **ret_
         /* QCOW_MAX_L1_SIZE is 32 MiB, i.e. 4 Mi entries of 8 bytes. */
         if (l1_size > (32U << 20) / 8)
                 return fail(ret_reason, -EBADMSG, "active L1 table of %u entries is too large", l1_size);
+        {
+                /* The L1 table must cover the virtual size (QEMU: "L1 table is too small"). */
+                uint64_t l2_entries = cluster_size / ((h->incompatible_features & QCOW2_INCOMPAT_EXTL2) ? 16 : 8);
+                uint64_t per_l1 = cluster_size * l2_entries;
+                uint64_t l1_need = h->virtual_size / per_l1 + (h->virtual_size % per_l1 != 0);
+
+                if (l1_need > l1_size)
+                        return fail(ret_reason, -EBADMSG, "L1 table of %u entries is too small for %" PRIu64 " bytes",
+                                    l1_size, h->virtual_size);
+        }
+        if (refcount_clusters == 0)
+                return fail(ret_reason, -EBADMSG, "image has no reference count table");
+        /* QCOW_MAX_REFTABLE_SIZE is 8 MiB. */
+        if ((uint64_t) refcount_clusters > (UINT64_C(8) << 20) / cluster_size)
+                return fail(ret_reason, -EBADMSG, "reference count table of %u clusters is too large",
+                            refcount_clusters);
+        /* QCOW_MAX_SNAPSHOTS */
+        if (nb_snapshots > 65536)
+                return fail(ret_reason, -EBADMSG, "%u snapshots are too many", nb_snapshots);
         r = validate_table_offset(l1_offset, l1_size, 8, cluster_size, "L1 table", ret_reason);
         if (r < 0)
                 return r;
@@ -521,8 +561,11 @@ int qcow_header_parse(const void *buf, size_t size, uint64_t file_size, QcowHead
         return parse(&src, ret, ret_reason);
 }
 
-int qcow_header_read(int fd, uint64_t file_size, QcowHeader *ret, char **ret_reason) {
+int qcow_header_read(int fd, uint64_t file_size, const void *prefix, size_t prefix_size, QcowHeader *ret,
+                     char **ret_reason) {
         Source src = {
+                .data = prefix,
+                .size = prefix ? MIN(prefix_size, file_size) : 0,
                 .file_size = file_size,
                 .fd = fd,
         };
@@ -530,6 +573,7 @@ int qcow_header_read(int fd, uint64_t file_size, QcowHeader *ret, char **ret_rea
 
         r = parse(&src, ret, ret_reason);
         free(src.owned);
+        free(src.far);
         return r;
 }
 

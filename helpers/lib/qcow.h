@@ -100,8 +100,12 @@ bool qcow_has_magic(const void *buf, size_t size);
 /* Parses a header from memory; file_size is the size of the whole file (>= size). */
 int qcow_header_parse(const void *buf, size_t size, uint64_t file_size, QcowHeader *ret, char **ret_reason);
 
-/* Reads and parses the header of an open regular file, reading only what it needs. */
-int qcow_header_read(int fd, uint64_t file_size, QcowHeader *ret, char **ret_reason);
+/*
+ * Reads and parses the header of an open regular file, reading only what it
+ * needs. prefix/prefix_size, if given, are the file's first bytes already read.
+ */
+int qcow_header_read(int fd, uint64_t file_size, const void *prefix, size_t prefix_size, QcowHeader *ret,
+                     char **ret_reason);
 
 /*
  * Reads version, virtual size and backing file name through libqcow. fd is an

@@ -47,11 +47,11 @@ static void check_cases64(const char *what, int (*parse)(const char *, uint64_t 
                 uint64_t v = SENTINEL64;
                 int r = parse(cases[i].input, &v);
 
-                ck_assert_msg(r == cases[i].error, "%s(\"%s\") returned %d, expected %d", what, strna(cases[i].input),
-                              r, cases[i].error);
+                ck_assert_msg(r == cases[i].error, "%s(\"%s\") returned %d, expected %d", what,
+                              strna(cases[i].input), r, cases[i].error);
                 if (r == 0)
-                        ck_assert_msg(v == cases[i].expected, "%s(\"%s\") = %" PRIu64 ", expected %" PRIu64, what,
-                                      strna(cases[i].input), v, cases[i].expected);
+                        ck_assert_msg(v == cases[i].expected, "%s(\"%s\") = %" PRIu64 ", expected %" PRIu64,
+                                      what, strna(cases[i].input), v, cases[i].expected);
                 else
                         ck_assert_msg(v == SENTINEL64, "%s(\"%s\") changed the output on failure", what,
                                       strna(cases[i].input));
@@ -64,8 +64,8 @@ static void check_cases_unsigned(const char *what, int (*parse)(const char *, un
                 unsigned v = SENTINEL;
                 int r = parse(cases[i].input, &v);
 
-                ck_assert_msg(r == cases[i].error, "%s(\"%s\") returned %d, expected %d", what, strna(cases[i].input),
-                              r, cases[i].error);
+                ck_assert_msg(r == cases[i].error, "%s(\"%s\") returned %d, expected %d", what,
+                              strna(cases[i].input), r, cases[i].error);
                 if (r == 0)
                         ck_assert_msg(v == cases[i].expected, "%s(\"%s\") = %u, expected %u", what,
                                       strna(cases[i].input), v, cases[i].expected);
@@ -218,7 +218,8 @@ START_TEST(test_parse_timespan) {
                 { "2days", 0, 2 * USEC_PER_DAY },
                 { "1w", 0, USEC_PER_WEEK },
                 { "1w 1d 1h 1min 1s 1ms 1us", 0,
-                  USEC_PER_WEEK + USEC_PER_DAY + USEC_PER_HOUR + USEC_PER_MINUTE + USEC_PER_SEC + USEC_PER_MSEC + 1 },
+                  USEC_PER_WEEK + USEC_PER_DAY + USEC_PER_HOUR + USEC_PER_MINUTE + USEC_PER_SEC +
+                          USEC_PER_MSEC + 1 },
                 { "  10s  ", 0, 10 * USEC_PER_SEC },
                 { "", -EINVAL, 0 },
                 { NULL, -EINVAL, 0 },
@@ -265,8 +266,9 @@ START_TEST(test_format_bytes) {
                 char *r = format_bytes(buf, cases[i].bytes);
 
                 ck_assert_ptr_eq(r, buf);
-                ck_assert_msg(streq(r, cases[i].expected), "format_bytes(%" PRIu64 ") = \"%s\", expected \"%s\"",
-                              cases[i].bytes, r, cases[i].expected);
+                ck_assert_msg(streq(r, cases[i].expected),
+                              "format_bytes(%" PRIu64 ") = \"%s\", expected \"%s\"", cases[i].bytes, r,
+                              cases[i].expected);
         }
 }
 END_TEST

@@ -30,8 +30,9 @@ START_TEST(test_path_has_protocol) {
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
-                ck_assert_msg(path_has_protocol(cases[i].path) == cases[i].expected, "path_has_protocol(\"%s\") != %s",
-                              cases[i].path, cases[i].expected ? "true" : "false");
+                ck_assert_msg(path_has_protocol(cases[i].path) == cases[i].expected,
+                              "path_has_protocol(\"%s\") != %s", cases[i].path,
+                              cases[i].expected ? "true" : "false");
 }
 END_TEST
 
@@ -56,8 +57,8 @@ START_TEST(test_path_strip_file_protocol) {
                 const char *r = path_strip_file_protocol(cases[i].name);
 
                 ck_assert_msg(cases[i].expected ? r && streq(r, cases[i].expected) : !r,
-                              "path_strip_file_protocol(\"%s\") = \"%s\", expected \"%s\"", cases[i].name, strna(r),
-                              strna(cases[i].expected));
+                              "path_strip_file_protocol(\"%s\") = \"%s\", expected \"%s\"", cases[i].name,
+                              strna(r), strna(cases[i].expected));
         }
 }
 END_TEST
@@ -89,8 +90,9 @@ START_TEST(test_path_combine) {
                 _cleanup_free_ char *r = path_combine(cases[i].base, cases[i].name);
 
                 ck_assert_ptr_nonnull(r);
-                ck_assert_msg(streq(r, cases[i].expected), "path_combine(\"%s\", \"%s\") = \"%s\", expected \"%s\"",
-                              cases[i].base, cases[i].name, r, cases[i].expected);
+                ck_assert_msg(streq(r, cases[i].expected),
+                              "path_combine(\"%s\", \"%s\") = \"%s\", expected \"%s\"", cases[i].base,
+                              cases[i].name, r, cases[i].expected);
         }
 }
 END_TEST
@@ -121,8 +123,8 @@ START_TEST(test_path_full_backing_name) {
 
                 ck_assert_ptr_nonnull(r);
                 ck_assert_msg(streq(r, cases[i].expected),
-                              "path_full_backing_name(\"%s\", \"%s\") = \"%s\", expected \"%s\"", cases[i].image,
-                              cases[i].name, r, cases[i].expected);
+                              "path_full_backing_name(\"%s\", \"%s\") = \"%s\", expected \"%s\"",
+                              cases[i].image, cases[i].name, r, cases[i].expected);
         }
 }
 END_TEST
@@ -229,7 +231,8 @@ START_TEST(test_filename_is_hidden) {
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 ck_assert_msg(filename_is_hidden(cases[i].name) == cases[i].expected,
-                              "filename_is_hidden(\"%s\") != %s", cases[i].name, cases[i].expected ? "true" : "false");
+                              "filename_is_hidden(\"%s\") != %s", cases[i].name,
+                              cases[i].expected ? "true" : "false");
 }
 END_TEST
 

@@ -31,7 +31,8 @@ static const Utf8Case cases[] = {
         { "four-byte emoji", "\xf0\x9f\x98\x80", true, "\xf0\x9f\x98\x80" },
         { "lowest four-byte U+10000", "\xf0\x90\x80\x80", true, "\xf0\x90\x80\x80" },
         { "highest code point U+10FFFF", "\xf4\x8f\xbf\xbf", true, "\xf4\x8f\xbf\xbf" },
-        { "mixed", "a\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80z", true, "a\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80z" },
+        { "mixed", "a\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80z", true,
+          "a\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80z" },
 
         { "byte 0xff", "a\xff" "b", false, "a" FFFD "b" },
         { "byte 0xfe", "\xfe", false, FFFD },
