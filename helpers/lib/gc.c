@@ -675,7 +675,8 @@ static int classify_candidates(Run *run, EntryList *cands, const Refs *refs, Ent
         }
         cands->n = 0;
 
-        qsort(orphans.v, orphans.n, sizeof(GcEntry), o->target_free > 0 ? cmp_lru : cmp_name);
+        if (orphans.n > 1)
+                qsort(orphans.v, orphans.n, sizeof(GcEntry), o->target_free > 0 ? cmp_lru : cmp_name);
         *ret_orphans = orphans;
         return 0;
 }
@@ -992,7 +993,8 @@ finish:
         res->reclaimed = run.reclaimed.v;
         res->n_reclaimed = run.reclaimed.n;
         run.reclaimed = (EntryList) {};
-        qsort(res->kept, res->n_kept, sizeof(GcEntry), cmp_name);
+        if (res->n_kept > 1)
+                qsort(res->kept, res->n_kept, sizeof(GcEntry), cmp_name);
 
         entry_list_done(&cands);
         entry_list_done(&orphans);

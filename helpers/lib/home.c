@@ -90,7 +90,8 @@ static int list_dir(const char *path, char ***ret) {
                 if (!b.v)
                         return -ENOMEM;
         }
-        qsort(b.v, b.n, sizeof(char *), cmp_str);
+        if (b.n > 1)
+                qsort(b.v, b.n, sizeof(char *), cmp_str);
         *ret = b.v;
         return 0;
 }
