@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "chain.h"
+#include "cli.h"
 #include "home.h"
 #include "json-util.h"
 #include "log.h"
@@ -20,8 +20,6 @@
 #include "parse-util.h"
 #include "path-util.h"
 #include "utf8.h"
-
-#define EXIT_USAGE 2
 
 static bool arg_json = false;
 static bool arg_quiet = false;
@@ -52,17 +50,6 @@ static void help(void) {
                "corrupt, looping or too deep), 2 usage error.\n"
                "See boxlite-chainwalk(1).\n",
                program_invocation_short_name, CHAIN_MAX_DEPTH_DEFAULT, CHAIN_MAX_DEPTH_LIMIT);
-}
-
-_printf_(1, 2) static int usage_error(const char *format, ...) {
-        va_list ap;
-
-        fprintf(stderr, "%s: ", program_invocation_short_name);
-        va_start(ap, format);
-        vfprintf(stderr, format, ap);
-        va_end(ap);
-        fprintf(stderr, "\nTry '%s --help' for more information.\n", program_invocation_short_name);
-        return -EINVAL;
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -96,7 +83,7 @@ static int parse_argv(int argc, char *argv[]) {
                         return 0;
                 case ARG_HOME:
                         if (!optarg[0])
-                                return usage_error("--home needs a path");
+                                return cli_usage_error("--home needs a path");
                         free(arg_home);
                         arg_home = strdup(optarg);
                         if (!arg_home)
@@ -108,33 +95,27 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_MAX_DEPTH:
                         if (parse_unsigned(optarg, &arg_max_depth) < 0 || arg_max_depth < 1 ||
                             arg_max_depth > CHAIN_MAX_DEPTH_LIMIT)
-                                return usage_error("invalid --max-depth '%s': expected a number from 1 to "
+                                return cli_usage_error("invalid --max-depth '%s': expected a number from 1 to "
                                                    "4096",
                                                    optarg);
                         break;
                 case ARG_READER:
                         arg_reader = qcow_reader_from_string(optarg);
                         if (arg_reader < 0)
-                                return usage_error("invalid --reader '%s': expected auto, libqcow or builtin",
+                                return cli_usage_error("invalid --reader '%s': expected auto, libqcow or builtin",
                                                    optarg);
                         break;
                 case 'q':
                         arg_quiet = true;
                         break;
                 case '?':
-                        if (optopt)
-                                fprintf(stderr, "%s: option '-%c' is not known or needs an argument\n",
-                                        program_invocation_short_name, optopt);
-                        else
-                                fprintf(stderr, "%s: option '%s' is not known or needs an argument\n",
-                                        program_invocation_short_name, argv[optind - 1]);
-                        return -EINVAL;
+                        return cli_bad_option(argv);
                 default:
                         return -EINVAL;
                 }
 
         if (arg_home && optind < argc)
-                return usage_error("%s", "--home and IMAGE arguments are mutually exclusive");
+                return cli_usage_error("%s", "--home and IMAGE arguments are mutually exclusive");
 
         return 1;
 }

@@ -5,21 +5,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
+#include "cli.h"
 #include "gc.h"
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "path-util.h"
-
-#define EXIT_USAGE 2
 
 static char *arg_home = NULL;
 static bool arg_dry_run = false;
@@ -53,17 +51,6 @@ static void help(void) {
                "Exit status: 0 success, 1 an error (the run kept what it could not prove unreferenced),\n"
                "2 usage error. See boxlite-gc(8).\n",
                program_invocation_short_name);
-}
-
-_printf_(1, 2) static int usage_error(const char *format, ...) {
-        va_list ap;
-
-        fprintf(stderr, "%s: ", program_invocation_short_name);
-        va_start(ap, format);
-        vfprintf(stderr, format, ap);
-        va_end(ap);
-        fprintf(stderr, "\nTry '%s --help' for more information.\n", program_invocation_short_name);
-        return -EINVAL;
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -101,7 +88,7 @@ static int parse_argv(int argc, char *argv[]) {
                         return 0;
                 case ARG_HOME:
                         if (!optarg[0])
-                                return usage_error("--home needs a path");
+                                return cli_usage_error("--home needs a path");
                         free(arg_home);
                         arg_home = strdup(optarg);
                         if (!arg_home)
@@ -115,38 +102,36 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_GRACE:
                         if (parse_timespan(optarg, &arg_grace_usec) < 0)
-                                return usage_error("invalid --grace '%s': expected a time span such as 10min, "
+                                return cli_usage_error("invalid --grace '%s': expected a time span such as 10min, "
                                                    "30s or 1h",
                                                    optarg);
                         break;
                 case ARG_TARGET_FREE:
                         if (parse_size(optarg, &arg_target_free) < 0 || arg_target_free == 0)
-                                return usage_error("invalid --target-free '%s': expected a size such as 20G, "
+                                return cli_usage_error("invalid --target-free '%s': expected a size such as 20G, "
                                                    "512M or bytes",
                                                    optarg);
                         break;
                 case ARG_METRICS_FILE:
                         if (!optarg[0])
-                                return usage_error("--metrics-file needs a path");
+                                return cli_usage_error("--metrics-file needs a path");
                         arg_metrics_file = optarg;
                         break;
                 case ARG_APPLY_PLAN:
                         arg_apply_plan = optarg;
                         break;
                 case '?':
-                        if (optopt)
-                                return usage_error("option '-%c' is not known or needs an argument", optopt);
-                        return usage_error("option '%s' is not known or needs an argument", argv[optind - 1]);
+                        return cli_bad_option(argv);
                 default:
                         return -EINVAL;
                 }
 
         if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
+                return cli_usage_error("unexpected argument '%s'", argv[optind]);
         if (arg_apply_plan && arg_dry_run)
-                return usage_error("--apply-plan and --dry-run are mutually exclusive");
+                return cli_usage_error("--apply-plan and --dry-run are mutually exclusive");
         if (arg_apply_plan && arg_target_free)
-                return usage_error("--apply-plan and --target-free are mutually exclusive");
+                return cli_usage_error("--apply-plan and --target-free are mutually exclusive");
         return 1;
 }
 

@@ -135,31 +135,40 @@ static void refs_done(Refs *r) {
         *r = (Refs) {};
 }
 
-_printf_(3, 4) static int refs_error(Refs *refs, const char *path, const char *format, ...) {
+/* Appends {path, message} to an error list; takes the message. */
+static int errors_add(GcError **errors, size_t *n, const char *path, char *message) {
         GcError *e;
+        char *p;
+
+        p = strdup(path);
+        e = message && p ? realloc(*errors, (*n + 1) * sizeof(GcError)) : NULL;
+        if (!e) {
+                free(message);
+                free(p);
+                return -ENOMEM;
+        }
+        *errors = e;
+        e[(*n)++] = (GcError) { .path = p, .error = message };
+        return 0;
+}
+
+_printf_(1, 0) static char *vformat(const char *format, va_list ap) {
+        char *s;
+
+        if (vasprintf(&s, format, ap) < 0)
+                return NULL;
+        return s;
+}
+
+_printf_(3, 4) static int refs_error(Refs *refs, const char *path, const char *format, ...) {
         va_list ap;
-        char *s = NULL;
+        char *s;
 
         refs->complete = false;
         va_start(ap, format);
-        if (vasprintf(&s, format, ap) < 0)
-                s = NULL;
+        s = vformat(format, ap);
         va_end(ap);
-        e = realloc(refs->errors, (refs->n_errors + 1) * sizeof(GcError));
-        if (!s || !e) {
-                free(s);
-                if (e)
-                        refs->errors = e;
-                return -ENOMEM;
-        }
-        refs->errors = e;
-        e[refs->n_errors] = (GcError) { .path = strdup(path), .error = s };
-        if (!e[refs->n_errors].path) {
-                free(s);
-                return -ENOMEM;
-        }
-        refs->n_errors++;
-        return 0;
+        return errors_add(&refs->errors, &refs->n_errors, path, s);
 }
 
 static int refs_add_unresolved(Refs *refs, const char *name) {
@@ -497,32 +506,14 @@ typedef struct Run {
         EntryList kept, reclaimed;
 } Run;
 
-static int run_error(Run *run, const char *path, const char *format, ...) _printf_(3, 4);
-static int run_error(Run *run, const char *path, const char *format, ...) {
-        GcResult *res = run->res;
-        GcError *e;
+_printf_(3, 4) static int run_error(Run *run, const char *path, const char *format, ...) {
         va_list ap;
-        char *s = NULL;
+        char *s;
 
         va_start(ap, format);
-        if (vasprintf(&s, format, ap) < 0)
-                s = NULL;
+        s = vformat(format, ap);
         va_end(ap);
-        e = realloc(res->errors, (res->n_errors + 1) * sizeof(GcError));
-        if (!s || !e) {
-                free(s);
-                if (e)
-                        res->errors = e;
-                return -ENOMEM;
-        }
-        res->errors = e;
-        e[res->n_errors] = (GcError) { .path = strdup(path), .error = s };
-        if (!e[res->n_errors].path) {
-                free(s);
-                return -ENOMEM;
-        }
-        res->n_errors++;
-        return 0;
+        return errors_add(&run->res->errors, &run->res->n_errors, path, s);
 }
 
 static int keep(Run *run, GcEntry *e, GcKeepReason reason, const char *detail) {
@@ -535,9 +526,11 @@ static int keep(Run *run, GcEntry *e, GcKeepReason reason, const char *detail) {
         return entry_list_push(&run->kept, e);
 }
 
+/* Moves the errors a walk collected into the run's result. */
 static int move_refs_errors(Run *run, Refs *refs) {
         for (size_t i = 0; i < refs->n_errors; i++) {
-                int r = run_error(run, refs->errors[i].path, "%s", refs->errors[i].error);
+                int r = errors_add(&run->res->errors, &run->res->n_errors, refs->errors[i].path,
+                                   TAKE_PTR(refs->errors[i].error));
                 if (r < 0)
                         return r;
         }
