@@ -44,6 +44,12 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
+/* Closes fd if valid, keeping errno, and returns -1 for "fd = safe_close(fd);". */
+static inline int safe_close(int fd) {
+        closep(&fd);
+        return -1;
+}
+
 static inline void strv_freep(char ***p) {
         if (!*p)
                 return;

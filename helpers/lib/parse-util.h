@@ -15,6 +15,9 @@ int parse_unsigned(const char *s, unsigned *ret);
 /* Bytes with an optional K, M, G, T (base 1024, optional "iB"/"B") suffix: "1G", "512M", "4096". */
 int parse_size(const char *s, uint64_t *ret);
 
+/* yes/no, true/false, on/off, 1/0 (case-insensitive): returns 1 or 0, or -EINVAL. */
+int parse_boolean(const char *s);
+
 /* A percentage 0..100, "10" or "10%". */
 int parse_percent(const char *s, unsigned *ret);
 

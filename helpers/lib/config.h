@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * boxlite.conf (DESIGN.md section 4): INI files with [Admission] and [GC]
+ * sections, read with libinih in this order, later files overriding earlier:
+ *
+ *   <confdir>/boxlite.conf
+ *   <confdir>/boxlite.conf.d/ *.conf            (sorted by file name)
+ *   $XDG_CONFIG_HOME/boxlite/boxlite.conf       (non-root users only; default ~/.config)
+ *   $XDG_CONFIG_HOME/boxlite/boxlite.conf.d/ *.conf
+ *
+ * <confdir> is /etc/boxlite, or $BOXLITE_CONF_DIR when set (containers,
+ * tests). Command-line options override every file.
+ *
+ * config_load() returns 0, or -EINVAL with *ret_error set to a one-line
+ * message naming the file, line, section and key of the first invalid value
+ * (the caller treats that as a usage error). Unknown sections and keys are
+ * reported through the warn callback and ignored, so an older program reads a
+ * newer file. A missing file or directory is not an error.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "classify.h"
+
+typedef struct BoxliteConfig {
+        AdmitLimits limits;
+        bool gc_on_pressure;
+        uint64_t probe_timeout_usec;
+        uint64_t bus_timeout_usec;
+        uint64_t gc_grace_usec;
+        uint64_t gc_target_free;
+        char *gc_metrics_file;
+} BoxliteConfig;
+
+#define CONFIG_BUS_TIMEOUT_DEFAULT_USEC (UINT64_C(500) * 1000)
+
+void config_init(BoxliteConfig *c);
+void config_done(BoxliteConfig *c);
+
+typedef void (*ConfigWarn)(const char *message);
+
+/* Reads every file in order into c (which config_init() set up). */
+int config_load(BoxliteConfig *c, ConfigWarn warn, char **ret_error);
+
+/* Reads one file; exposed for tests. */
+int config_load_file(BoxliteConfig *c, const char *path, ConfigWarn warn, char **ret_error);
