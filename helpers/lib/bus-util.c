@@ -15,11 +15,19 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
+/* *userdata: 0 while waiting, 1 on a reply, a negative errno on an error reply. */
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        int *answered = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        *answered = e ? -(sd_bus_error_get_errno(e) ?: EIO) : 1;
+        return 0;
+}
+
 int bus_emit_decided(const Decision *d, bool user, uint64_t timeout_usec) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         uint64_t deadline = now_usec() + timeout_usec, now;
-        int r;
+        int answered = 0, r;
 
         /* Connecting is a non-blocking connect() plus an asynchronous Hello, so it does not wait on the bus. */
         r = user ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
@@ -33,14 +41,24 @@ int bus_emit_decided(const Decision *d, bool user, uint64_t timeout_usec) {
         if (r < 0)
                 return r;
 
-        /* The bus handles a connection's messages in order: the Ping's reply means Decided went out. */
-        now = now_usec();
-        if (now >= deadline)
-                return -ETIMEDOUT;
-        r = sd_bus_set_method_call_timeout(bus, deadline - now);
+        /* The bus handles a connection's messages in order: the Ping's reply means Decided went out.
+         * sd_bus_call() would first wait without a limit for the connection to be set up, so wait here. */
+        r = sd_bus_call_method_async(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                     "org.freedesktop.DBus.Peer", "Ping", on_reply, &answered, NULL);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.Peer",
-                               "Ping", NULL, &reply, NULL);
-        return r < 0 ? r : 0;
+        while (answered == 0) {
+                now = now_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, deadline - now);
+                if (r < 0)
+                        return r;
+        }
+        return answered > 0 ? 0 : answered;
 }

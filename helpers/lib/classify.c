@@ -174,6 +174,10 @@ int space_probe(const char *path, uint64_t timeout_usec, SpaceInfo *ret) {
         if (pid == 0) {
                 struct statvfs sv;
 
+                /* A child stuck in statfs must not keep the caller's output open (a pipe reader would wait). */
+                (void) close(STDIN_FILENO);
+                (void) close(STDOUT_FILENO);
+                (void) close(STDERR_FILENO);
                 if (statvfs(path, &sv) < 0)
                         reply.error = errno ?: EIO;
                 else

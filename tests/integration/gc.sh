@@ -164,7 +164,7 @@ fc_home fifo
 mkfifo "$H/boxes/bad/disks/disk.qcow2"
 failclosed "a FIFO overlay keeps every image (and does not block)" "not a regular file"
 
-if command -v strace >/dev/null && strace -qq -o /dev/null -e inject=none true 2>/dev/null; then
+if command -v strace >/dev/null && strace -qq -o /dev/null -e trace=close -e inject=close:retval=0 true 2>/dev/null; then
         fc_home eacces
         qimg -f qcow2 -b "$DI/sha256-victim.ext4" -F raw "$H/boxes/bad/disks/disk.qcow2"
         out="$(strace -qq -o /dev/null -f -P "$H/boxes/bad/disks/disk.qcow2" -e trace=openat \
@@ -175,7 +175,8 @@ if command -v strace >/dev/null && strace -qq -o /dev/null -e inject=none true 2
 
         fc_home eio
         qimg -f qcow2 -b "$DI/sha256-victim.ext4" -F raw "$H/boxes/bad/disks/disk.qcow2"
-        out="$(strace -qq -o /dev/null -f -e trace=pread64 -e inject=pread64:error=EIO:when=1 \
+        out="$(strace -qq -o /dev/null -f -P "$H/boxes/bad/disks/disk.qcow2" -e trace=pread64,read \
+                -e inject=pread64,read:error=EIO \
                 "$GC" --home "$H" --json --grace 1s 2>"$T/stderr")"
         rc=$?
         check "injected EIO reading a header: exit 1, nothing reclaimed" \
@@ -199,7 +200,7 @@ if command -v strace >/dev/null && strace -qq -o /dev/null -e inject=none true 2
                 bash -c "[ $rc -eq 1 ] && [ \$(ls '$DI' | wc -l) -eq 1 ] && ! ls -A '$DI' | grep -q '^\\.' &&
                          grep -q 'Device or resource busy' '$T/stderr'"
 else
-        ok "# SKIP strace fault injection unavailable"
+        not_ok "strace with fault injection is not available (apt-get install strace)"
 fi
 
 # ------------------------------------------------- candidates: hidden, symlinks, directories, hard links

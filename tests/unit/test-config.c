@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "macro.h"
+
+#define GIB (UINT64_C(1) << 30)
+#define MIB (UINT64_C(1) << 20)
+
+static char dir[] = "/tmp/boxlite-test-config.XXXXXX";
+static BoxliteConfig cfg;
+static char warnings[4096];
+
+static void on_warn(const char *m) {
+        strncat(warnings, m, sizeof(warnings) - strlen(warnings) - 2);
+        strcat(warnings, "\n");
+}
+
+static void write_file(const char *name, const char *text) {
+        char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+static void setup(void) {
+        strcpy(dir, "/tmp/boxlite-test-config.XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_eq(mkdir(strcat(strcpy((char[512]) {}, dir), "/boxlite.conf.d"), 0755), 0);
+        setenv("BOXLITE_CONF_DIR", dir, 1);
+        /* Root reads only the system directory; tests also run as other users. */
+        setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
+        config_init(&cfg);
+        warnings[0] = 0;
+}
+
+static void teardown(void) {
+        char cmd[600];
+
+        config_done(&cfg);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_defaults) {
+        char *error = NULL;
+
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.limits.hard_floor_bytes, GIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_bytes, 5 * GIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_percent, 10);
+        ck_assert_uint_eq(cfg.limits.inode_hard_floor, 10000);
+        ck_assert_uint_eq(cfg.limits.inode_soft_percent, 5);
+        ck_assert_uint_eq(cfg.gc_grace_usec, 600 * UINT64_C(1000000));
+        ck_assert(!cfg.gc_on_pressure);
+}
+END_TEST
+
+START_TEST(test_precedence) {
+        char *error = NULL;
+
+        write_file("boxlite.conf", "[Admission]\nHardFloor=2G\nSoftFloor=8G\nSoftFloorPercent=20\n"
+                                   "[GC]\nGrace=5min\nMetricsFile=/var/lib/prom/boxlite.prom\n");
+        write_file("boxlite.conf.d/10-a.conf", "[Admission]\nSoftFloor=6G\nGCOnPressure=yes\n");
+        write_file("boxlite.conf.d/20-b.conf", "; later drop-ins win\n[Admission]\nSoftFloor=7G\n");
+        write_file("boxlite.conf.d/30-c.conf.disabled", "[Admission]\nSoftFloor=1T\n");
+        write_file("boxlite.conf.d/.hidden.conf", "[Admission]\nSoftFloor=1T\n");
+
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.limits.hard_floor_bytes, 2 * GIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_bytes, 7 * GIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_percent, 20);
+        ck_assert(cfg.gc_on_pressure);
+        ck_assert_uint_eq(cfg.gc_grace_usec, 300 * UINT64_C(1000000));
+        ck_assert_str_eq(cfg.gc_metrics_file, "/var/lib/prom/boxlite.prom");
+        ck_assert_str_eq(warnings, "");
+}
+END_TEST
+
+typedef struct BadCase {
+        const char *text;
+        const char *expect; /* substring of the error, after the directory */
+} BadCase;
+
+START_TEST(test_bad_values) {
+        static const BadCase cases[] = {
+                { "[Admission]\nHardFloor=lots\n", "boxlite.conf:2: invalid value 'lots' for HardFloor= in [Admission]" },
+                { "[Admission]\n\n# c\nSoftFloor=5Q\n", "boxlite.conf:4: invalid value '5Q' for SoftFloor=" },
+                { "[Admission]\nSoftFloorPercent=101\n", "boxlite.conf:2: invalid value '101' for SoftFloorPercent=" },
+                { "[Admission]\nSoftFloorPercent=-1\n", ":2: invalid value '-1' for SoftFloorPercent=" },
+                { "[Admission]\nInodeHardFloor=1k\n", ":2: invalid value '1k' for InodeHardFloor=" },
+                { "[Admission]\nInodeSoftPercent=x\n", ":2: invalid value 'x' for InodeSoftPercent=" },
+                { "[Admission]\nGCOnPressure=perhaps\n", ":2: invalid value 'perhaps' for GCOnPressure=" },
+                { "[Admission]\nProbeTimeoutSec=soon\n", ":2: invalid value 'soon' for ProbeTimeoutSec=" },
+                { "[GC]\nGrace=10parsecs\n", ":2: invalid value '10parsecs' for Grace= in [GC]" },
+                { "[GC]\nTargetFree=99999999999999999999\n", ":2: invalid value '99999999999999999999' for TargetFree=" },
+                { "[GC]\nMetricsFile=relative.prom\n", ":2: invalid value 'relative.prom' for MetricsFile=" },
+                { "[Admission]\nHardFloor=1G\nthis line has no equals sign\n", "boxlite.conf:3: syntax error" },
+                { "[Admission\nHardFloor=1G\n", "boxlite.conf:1: syntax error" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *error = NULL;
+                BoxliteConfig c;
+                int r;
+
+                config_init(&c);
+                write_file("boxlite.conf", cases[i].text);
+                r = config_load(&c, on_warn, &error);
+                ck_assert_msg(r == -EINVAL, "case %zu: returned %d", i, r);
+                ck_assert_ptr_nonnull(error);
+                ck_assert_msg(strstr(error, cases[i].expect) && strstr(error, dir),
+                              "case %zu: error '%s' lacks '%s' or the file name", i, error, cases[i].expect);
+                free(error);
+                config_done(&c);
+        }
+}
+END_TEST
+
+START_TEST(test_bad_dropin_named) {
+        char *error = NULL;
+
+        write_file("boxlite.conf", "[Admission]\nHardFloor=1G\n");
+        write_file("boxlite.conf.d/50-bad.conf", "[Admission]\nSoftFloor=huge\n");
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), -EINVAL);
+        ck_assert_msg(strstr(error, "boxlite.conf.d/50-bad.conf:2:"), "error '%s'", error);
+        free(error);
+}
+END_TEST
+
+START_TEST(test_unknown_keys_warn) {
+        char *error = NULL;
+
+        write_file("boxlite.conf", "[Admission]\nHardFloor=3G\nFrobnicate=yes\n[Future]\nKey=1\n");
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.limits.hard_floor_bytes, 3 * GIB);
+        ck_assert_msg(strstr(warnings, "boxlite.conf:3: unknown key 'Frobnicate' in section [Admission]"), "%s",
+                      warnings);
+        ck_assert_msg(strstr(warnings, "boxlite.conf:5: unknown section [Future]"), "%s", warnings);
+}
+END_TEST
+
+START_TEST(test_values) {
+        char *error = NULL;
+
+        write_file("boxlite.conf", "[Admission]\nHardFloor=1536M\nSoftFloor=4294967296\nSoftFloorPercent=0%\n"
+                                   "GCOnPressure=off\nProbeTimeoutSec=1500ms\nBusTimeoutSec=1s\n"
+                                   "[GC]\nGrace=1h 30min\nTargetFree=20G\nMetricsFile=\n");
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.limits.hard_floor_bytes, 1536 * MIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_bytes, 4 * GIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_percent, 0);
+        ck_assert(!cfg.gc_on_pressure);
+        ck_assert_uint_eq(cfg.probe_timeout_usec, 1500000);
+        ck_assert_uint_eq(cfg.bus_timeout_usec, 1000000);
+        ck_assert_uint_eq(cfg.gc_grace_usec, UINT64_C(5400) * 1000000);
+        ck_assert_uint_eq(cfg.gc_target_free, 20 * GIB);
+        ck_assert_ptr_null(cfg.gc_metrics_file);
+}
+END_TEST
+
+static Suite *config_suite(void) {
+        Suite *s = suite_create("config");
+        TCase *tc = tcase_create("files");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_defaults);
+        tcase_add_test(tc, test_precedence);
+        tcase_add_test(tc, test_bad_values);
+        tcase_add_test(tc, test_bad_dropin_named);
+        tcase_add_test(tc, test_unknown_keys_warn);
+        tcase_add_test(tc, test_values);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(config_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
