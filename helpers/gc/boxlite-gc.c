@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "config.h"
 #include "gc.h"
 #include "json-util.h"
 #include "log.h"
@@ -25,6 +26,8 @@ static bool arg_json = false;
 static uint64_t arg_grace_usec = GC_GRACE_DEFAULT_USEC;
 static uint64_t arg_target_free = 0;
 static const char *arg_metrics_file = NULL;
+static bool arg_grace_set = false, arg_target_free_set = false, arg_metrics_file_set = false;
+static BoxliteConfig arg_config;
 static const char *arg_apply_plan = NULL;
 
 static void help(void) {
@@ -49,7 +52,8 @@ static void help(void) {
                "                         that are unchanged and still unreferenced\n"
                "\n"
                "Exit status: 0 success, 1 an error (the run kept what it could not prove unreferenced),\n"
-               "2 usage error. See boxlite-gc(8).\n",
+               "2 usage error. Defaults come from the [GC] section of /etc/boxlite/boxlite.conf and\n"
+               "boxlite.conf.d/*.conf. See boxlite-gc(8) and boxlite.conf(5).\n",
                program_invocation_short_name);
 }
 
@@ -101,12 +105,14 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_json = true;
                         break;
                 case ARG_GRACE:
+                        arg_grace_set = true;
                         if (parse_timespan(optarg, &arg_grace_usec) < 0)
                                 return cli_usage_error("invalid --grace '%s': expected a time span such as 10min, "
                                                    "30s or 1h",
                                                    optarg);
                         break;
                 case ARG_TARGET_FREE:
+                        arg_target_free_set = true;
                         if (parse_size(optarg, &arg_target_free) < 0 || arg_target_free == 0)
                                 return cli_usage_error("invalid --target-free '%s': expected a size such as 20G, "
                                                    "512M or bytes",
@@ -116,6 +122,7 @@ static int parse_argv(int argc, char *argv[]) {
                         if (!optarg[0])
                                 return cli_usage_error("--metrics-file needs a path");
                         arg_metrics_file = optarg;
+                        arg_metrics_file_set = true;
                         break;
                 case ARG_APPLY_PLAN:
                         arg_apply_plan = optarg;
@@ -157,6 +164,32 @@ static json_object *entry_to_json(const GcEntry *e, bool reclaimed) {
                 }
         }
         return o;
+}
+
+static void config_warn(const char *message) {
+        log_warning("%s", message);
+}
+
+/* [GC] of boxlite.conf supplies what the command line did not. */
+static int load_config(void) {
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        config_init(&arg_config);
+        r = config_load(&arg_config, config_warn, &error);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", program_invocation_short_name, error);
+                return -EINVAL;
+        }
+        if (!arg_grace_set)
+                arg_grace_usec = arg_config.gc_grace_usec;
+        if (!arg_target_free_set && !arg_apply_plan)
+                arg_target_free = arg_config.gc_target_free;
+        if (!arg_metrics_file_set)
+                arg_metrics_file = arg_config.gc_metrics_file;
+        return 0;
 }
 
 static void print_json(const GcResult *r) {
@@ -239,10 +272,18 @@ int main(int argc, char *argv[]) {
                 return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
         }
 
+        r = load_config();
+        if (r < 0) {
+                free(arg_home);
+                config_done(&arg_config);
+                return r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
+        }
+
         if (!arg_home) {
                 r = path_default_home(&arg_home);
                 if (r < 0) {
                         log_error_errno(r, "Failed to determine the boxlite home: %m");
+                        config_done(&arg_config);
                         return EXIT_FAILURE;
                 }
         }
@@ -255,6 +296,7 @@ int main(int argc, char *argv[]) {
                         fprintf(stderr, "%s: invalid --apply-plan '%s': %s\n", program_invocation_short_name,
                                 arg_apply_plan, reason ?: strerror(-r));
                         free(arg_home);
+                        config_done(&arg_config);
                         return EXIT_USAGE;
                 }
         }
@@ -294,6 +336,7 @@ int main(int argc, char *argv[]) {
 
 finish:
         gc_plan_free(plan, n_plan);
+        config_done(&arg_config);
         free(arg_home);
         return ret;
 }

@@ -294,6 +294,26 @@ check "metrics: kept by reason, duration and last success" \
                  grep -q '^boxlite_gc_duration_seconds' '$T/gc.prom' && grep -q '^boxlite_gc_last_success_timestamp_seconds' '$T/gc.prom'"
 check "metrics: no temporary file left behind" test "$(ls "$T" | grep -c 'gc.prom')" -eq 1
 
+# ------------------------------------------------- boxlite.conf [GC]
+newhome conf
+image sha256-c1.ext4; sleep 1.1
+mkdir -p "$T/etc/boxlite.conf.d"
+printf '[GC]\nGrace=1h\n' >"$T/etc/boxlite.conf"
+out="$(BOXLITE_CONF_DIR="$T/etc" "$GC" --home "$H" --json 2>/dev/null)"
+check "[GC] Grace= from boxlite.conf keeps an image younger than it" \
+        jq -e '.reclaimed_count == 0 and .kept[0].reason == "grace"' <<<"$out"
+printf '[GC]\nGrace=1s\nMetricsFile=%s\n' "$T/conf.prom" >"$T/etc/boxlite.conf.d/10-fast.conf"
+out="$(BOXLITE_CONF_DIR="$T/etc" "$GC" --home "$H" --json --dry-run 2>/dev/null)"
+check "a boxlite.conf.d drop-in overrides it, MetricsFile= is written" \
+        bash -c "jq -e '.reclaimed_count == 1' <<<'$out' >/dev/null && [ -s '$T/conf.prom' ]"
+out="$(BOXLITE_CONF_DIR="$T/etc" "$GC" --home "$H" --json --dry-run --grace 1h 2>/dev/null)"
+check "--grace overrides the files" jq -e '.reclaimed_count == 0' <<<"$out"
+printf '[GC]\nGrace=soon\n' >"$T/etc/boxlite.conf.d/20-bad.conf"
+BOXLITE_CONF_DIR="$T/etc" "$GC" --home "$H" --dry-run >/dev/null 2>"$T/stderr"
+check "a bad [GC] value is a usage error naming file, line and key" \
+        bash -c "[ $? -eq 2 ] && grep -q '20-bad.conf:2: invalid value .soon. for Grace= in \[GC\]' '$T/stderr'"
+rm -rf "$T/etc"
+
 # ------------------------------------------------- usage
 for args in "--bogus" "--grace 10parsecs" "--target-free 12Q" "--target-free 0" "extra" "--apply-plan x --dry-run"; do
         # shellcheck disable=SC2086
