@@ -321,7 +321,8 @@ int main(int argc, char *argv[]) {
         gc_result_log(res);
         if (arg_json)
                 print_json(res);
-        else
+        else if (!log_to_journal())
+                /* Under systemd the structured entries already say all of this. */
                 print_human(res);
 
         ret = gc_result_ok(res) ? EXIT_SUCCESS : EXIT_FAILURE;
