@@ -313,6 +313,11 @@ for u in "boxlite-gc@$INST.service" "boxlite-gc@$INST.timer" "boxlite-gc@$INST.p
         check "systemd-analyze verify $u" test -z "$out"
         [ -n "$out" ] && diag "$out"
 done
+for u in boxlite-gc.service boxlite-gc.timer boxlite-gc.path; do
+        out="$(inside systemd-analyze verify --man=no "/usr/lib/systemd/user/$u" 2>&1)"
+        check "systemd-analyze verify of the user unit $u" test -z "$out"
+        [ -n "$out" ] && diag "$out"
+done
 
 if [ -n "${BOXLITE_E2E_KEEP:-}" ]; then
         echo "# container leader $LEADER; nsenter -t $LEADER -a bash; remove $BOXLITE_E2E_KEEP to tear down"
