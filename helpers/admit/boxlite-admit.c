@@ -71,7 +71,7 @@ static void help(void) {
                "     --serve                Serve org.boxlite.Admission1 on the system bus\n"
                "     --user                 Use the session bus instead of the system bus\n"
                "     --idle-timeout SPAN    With --serve, exit after SPAN without calls (default 30s)\n\n"
-               "Exit status: 0 ok or warn, 75 reject (EX_TEMPFAIL), 2 usage error.\n"
+               "Exit status: 0 ok or warn, 75 reject (EX_TEMPFAIL), 2 usage error, 1 internal error.\n"
                "Defaults come from /etc/boxlite/boxlite.conf and boxlite.conf.d/*.conf; see boxlite.conf(5).\n",
                program_invocation_short_name, program_invocation_short_name);
 }
@@ -121,6 +121,7 @@ static int parse_argv(int argc, char *argv[]) {
         };
         int c;
 
+        opterr = 0;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':

@@ -39,6 +39,7 @@ typedef enum ValueType {
         VALUE_PERCENT,
         VALUE_COUNT,
         VALUE_SPAN,
+        VALUE_SPAN_NONZERO,
         VALUE_BOOL,
         VALUE_PATH,
 } ValueType;
@@ -60,7 +61,7 @@ static const ConfigKey config_keys[] = {
         KEY("Admission", "InodeHardFloor", VALUE_COUNT, limits.inode_hard_floor, "a number of inodes"),
         KEY("Admission", "InodeSoftPercent", VALUE_PERCENT, limits.inode_soft_percent, "a percentage 0-100"),
         KEY("Admission", "GCOnPressure", VALUE_BOOL, gc_on_pressure, "yes or no"),
-        KEY("Admission", "ProbeTimeoutSec", VALUE_SPAN, probe_timeout_usec, "a time span such as 2s"),
+        KEY("Admission", "ProbeTimeoutSec", VALUE_SPAN_NONZERO, probe_timeout_usec, "a non-zero time span such as 2s"),
         KEY("Admission", "BusTimeoutSec", VALUE_SPAN, bus_timeout_usec, "a time span such as 500ms"),
         KEY("GC", "Grace", VALUE_SPAN, gc_grace_usec, "a time span such as 10min"),
         KEY("GC", "TargetFree", VALUE_SIZE, gc_target_free, "a size such as 20G"),
@@ -78,11 +79,32 @@ typedef struct Parser {
         int error_line;
 } Parser;
 
+/* Field sizes by type, to restore a default. */
+static size_t value_size(ValueType t) {
+        switch (t) {
+        case VALUE_PERCENT:
+                return sizeof(unsigned);
+        case VALUE_BOOL:
+                return sizeof(bool);
+        default:
+                return sizeof(uint64_t);
+        }
+}
+
 static int set_value(BoxliteConfig *c, const ConfigKey *k, const char *value) {
         void *p = (uint8_t *) c + k->offset;
         uint64_t u;
         unsigned pct;
         int r;
+
+        /* An empty value resets the key to its built-in default, as in systemd's unit files. */
+        if (value[0] == 0 && k->type != VALUE_PATH) {
+                BoxliteConfig d;
+
+                config_init(&d);
+                memcpy(p, (const uint8_t *) &d + k->offset, value_size(k->type));
+                return 0;
+        }
 
         switch (k->type) {
         case VALUE_SIZE:
@@ -98,9 +120,12 @@ static int set_value(BoxliteConfig *c, const ConfigKey *k, const char *value) {
                 *(uint64_t *) p = u;
                 return 0;
         case VALUE_SPAN:
+        case VALUE_SPAN_NONZERO:
                 r = parse_timespan(value, &u);
                 if (r < 0)
                         return r;
+                if (u == 0 && k->type == VALUE_SPAN_NONZERO)
+                        return -ERANGE;
                 *(uint64_t *) p = u;
                 return 0;
         case VALUE_PERCENT:

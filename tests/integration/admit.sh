@@ -151,7 +151,8 @@ boxlite.conf.d/10-x.conf SoftFloorPercent 150 a percentage
 boxlite.conf.d/10-x.conf InodeHardFloor many a number
 boxlite.conf InodeSoftPercent 5.5 a percentage
 boxlite.conf GCOnPressure sometimes yes or no
-boxlite.conf ProbeTimeoutSec forever a time span
+boxlite.conf ProbeTimeoutSec forever a non-zero time span
+boxlite.conf ProbeTimeoutSec 0 a non-zero time span
 boxlite.conf Grace 10parsecs a time span
 boxlite.conf TargetFree 1X a size
 EOC

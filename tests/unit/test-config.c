@@ -103,6 +103,7 @@ START_TEST(test_bad_values) {
                 { "[Admission]\nInodeSoftPercent=x\n", ":2: invalid value 'x' for InodeSoftPercent=" },
                 { "[Admission]\nGCOnPressure=perhaps\n", ":2: invalid value 'perhaps' for GCOnPressure=" },
                 { "[Admission]\nProbeTimeoutSec=soon\n", ":2: invalid value 'soon' for ProbeTimeoutSec=" },
+                { "[Admission]\nProbeTimeoutSec=0\n", ":2: invalid value '0' for ProbeTimeoutSec=" },
                 { "[GC]\nGrace=10parsecs\n", ":2: invalid value '10parsecs' for Grace= in [GC]" },
                 { "[GC]\nTargetFree=99999999999999999999\n", ":2: invalid value '99999999999999999999' for TargetFree=" },
                 { "[GC]\nMetricsFile=relative.prom\n", ":2: invalid value 'relative.prom' for MetricsFile=" },
@@ -170,6 +171,22 @@ START_TEST(test_values) {
 }
 END_TEST
 
+START_TEST(test_empty_resets) {
+        char *error = NULL;
+
+        write_file("boxlite.conf", "[Admission]\nHardFloor=3G\nSoftFloorPercent=50\nGCOnPressure=yes\n"
+                                   "[GC]\nTargetFree=10G\nGrace=1h\n");
+        write_file("boxlite.conf.d/10-reset.conf", "[Admission]\nHardFloor=\nSoftFloorPercent=\nGCOnPressure=\n"
+                                                   "[GC]\nTargetFree=\nGrace=\n");
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.limits.hard_floor_bytes, GIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_percent, 10);
+        ck_assert(!cfg.gc_on_pressure);
+        ck_assert_uint_eq(cfg.gc_target_free, 0);
+        ck_assert_uint_eq(cfg.gc_grace_usec, 600 * UINT64_C(1000000));
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("files");
@@ -181,6 +198,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_bad_dropin_named);
         tcase_add_test(tc, test_unknown_keys_warn);
         tcase_add_test(tc, test_values);
+        tcase_add_test(tc, test_empty_resets);
         suite_add_tcase(s, tc);
         return s;
 }
