@@ -241,6 +241,7 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
         _cleanup_(chain_freep) Chain *c = NULL;
         _cleanup_free_ char *name = NULL, *declared_format = NULL;
         const ChainOptions *o = opts ?: &default_options;
+        size_t n_allocated = 0;
         unsigned max_depth;
         int r = 0;
 
@@ -296,10 +297,16 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                                 goto done;
                         }
 
-                l = realloc(c->layers, (c->n_layers + 1) * sizeof(ChainLayer));
-                if (!l)
-                        return -ENOMEM;
-                c->layers = l;
+                /* Room for a typical chain (overlay, base, image) at once: the GC walks one per overlay. */
+                if (c->n_layers >= n_allocated) {
+                        size_t a = MAX(n_allocated * 2, (size_t) 4);
+
+                        l = realloc(c->layers, a * sizeof(ChainLayer));
+                        if (!l)
+                                return -ENOMEM;
+                        c->layers = l;
+                        n_allocated = a;
+                }
                 l = &c->layers[c->n_layers++];
                 /* QEMU names a file: layer by its plain path. */
                 if (local != name) {

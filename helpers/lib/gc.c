@@ -112,6 +112,9 @@ static void idset_done(IdSet *s) {
 
 /* ---- the references seen by one walk over every overlay ---- */
 
+/* Listing buffer of one directory level; 32 KiB is what glibc's opendir() uses. */
+#define GC_DIR_BUF_SIZE (32U * 1024U)
+
 typedef struct Refs {
         IdSet pinned;
         char **unresolved; /* json:/protocol names, matched against candidate names */
@@ -120,7 +123,18 @@ typedef struct Refs {
         bool complete;     /* every overlay walked to its end, every directory listed */
         GcError *errors;
         size_t n_errors;
+        uint8_t *dir_buf[GC_MAX_DIR_DEPTH + 1]; /* one per depth: a parent's listing stays valid below it */
+        char *path;                             /* the entry being walked, see refs_path_append() */
+        size_t path_allocated;
 } Refs;
+
+/* The buffers only a walk needs. */
+static void refs_walk_buffers_free(Refs *r) {
+        for (size_t i = 0; i < ELEMENTSOF(r->dir_buf); i++)
+                r->dir_buf[i] = mfree(r->dir_buf[i]);
+        r->path = mfree(r->path);
+        r->path_allocated = 0;
+}
 
 static void refs_done(Refs *r) {
         idset_done(&r->pinned);
@@ -132,6 +146,7 @@ static void refs_done(Refs *r) {
                 free(r->errors[i].error);
         }
         free(r->errors);
+        refs_walk_buffers_free(r);
         *r = (Refs) {};
 }
 
@@ -248,109 +263,194 @@ static bool is_overlay_name(const char *name) {
 }
 
 /*
- * Walks a directory tree under boxes/ or bases/ and every overlay in it:
- * files named like qcow images anywhere, and in boxes/ any regular file with the qcow magic
- * (a box may keep overlays under other names). Symlinked directories are not
- * entered; a symlinked overlay is walked.
+ * refs->path holds the path of the entry being walked. Each level appends
+ * "/name" and cuts it off again, so the walk builds no string per entry; a
+ * level keeps only the length of its own path, since appending may move the
+ * buffer.
  */
-static int refs_walk_dir(Refs *refs, const char *dir, unsigned depth, bool probe_all) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
-        struct stat dst;
-        size_t n_entries = 0;
-        int r;
+static int refs_path_append(Refs *refs, size_t len, const char *name, size_t *ret_len) {
+        size_t n = strlen(name), need = len + 1 + n + 1;
 
-        if (depth > GC_MAX_DIR_DEPTH)
-                return refs_error(refs, dir, "directory tree deeper than %u levels", GC_MAX_DIR_DEPTH);
+        if (need > refs->path_allocated) {
+                size_t a = MAX(need, MAX(refs->path_allocated * 2, (size_t) 256));
+                char *p = realloc(refs->path, a);
 
-        d = opendir(dir);
-        if (!d) {
-                if (errno == ENOENT && depth == 0)
-                        return 0; /* no boxes/ or bases/: nothing references anything from there */
-                return refs_error(refs, dir, "cannot list directory: %s", strerror(errno));
-        }
-        if (fstat(dirfd(d), &dst) < 0)
-                return refs_error(refs, dir, "cannot stat directory: %s", strerror(errno));
-
-        for (;;) {
-                _cleanup_free_ char *p = NULL;
-                struct stat st;
-
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return refs_error(refs, dir, "cannot read directory: %s", strerror(errno));
-                        break;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                n_entries++;
-                if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
+                if (!p)
                         return -ENOMEM;
-
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
-                                continue; /* removed while we looked: it references nothing now */
-                        r = refs_error(refs, p, "cannot stat: %s", strerror(errno));
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-
-                if (S_ISDIR(st.st_mode)) {
-                        r = refs_walk_dir(refs, p, depth + 1, probe_all);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-
-                if (is_overlay_name(de->d_name)) {
-                        r = refs_walk_overlay(refs, p);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-
-                if (probe_all && S_ISREG(st.st_mode) && st.st_size >= 4) {
-                        _cleanup_close_ int fd = -1;
-                        uint8_t magic[4];
-
-                        fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-                        if (fd < 0 || pread(fd, magic, sizeof(magic), 0) != (ssize_t) sizeof(magic)) {
-                                if (errno == ENOENT)
-                                        continue;
-                                r = refs_error(refs, p, "cannot read: %s", strerror(errno));
-                                if (r < 0)
-                                        return r;
-                                continue;
-                        }
-                        if (qcow_has_magic(magic, sizeof(magic))) {
-                                r = refs_walk_overlay(refs, p);
-                                if (r < 0)
-                                        return r;
-                        }
-                }
+                refs->path = p;
+                refs->path_allocated = a;
         }
-
-        /* A listing that came back empty although the link count says there are subdirectories. */
-        if (n_entries == 0 && dst.st_nlink > 2)
-                return refs_error(refs, dir, "directory listing is empty but its link count (%lu) says it has "
-                                  "subdirectories", (unsigned long) dst.st_nlink);
+        refs->path[len] = '/';
+        memcpy(refs->path + len + 1, name, n + 1);
+        *ret_len = len + 1 + n;
         return 0;
 }
 
+static int refs_walk_dir(Refs *refs, int parent_fd, const char *name, size_t len, unsigned depth,
+                         bool probe_all);
+
+/*
+ * One entry of a directory under boxes/ or bases/; refs->path is its path.
+ * The type comes from the listing (d_type), which saves an fstatat() per
+ * entry; a filesystem that does not fill it in gets one. Overlays are opened
+ * by chain_walk(), which checks what it opened with fstat() on the open file,
+ * so a type that changed since the listing cannot fool it.
+ */
+static int refs_walk_entry(Refs *refs, int dir_fd, const char *name, size_t len, unsigned char type,
+                           unsigned depth, bool probe_all) {
+        if (type == DT_UNKNOWN) {
+                struct stat st;
+
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT)
+                                return 0; /* removed while we looked: it references nothing now */
+                        return refs_error(refs, refs->path, "cannot stat: %s", strerror(errno));
+                }
+                type = IFTODT(st.st_mode);
+        }
+
+        if (type == DT_DIR)
+                return refs_walk_dir(refs, dir_fd, name, len, depth + 1, probe_all);
+
+        if (is_overlay_name(name))
+                return refs_walk_overlay(refs, refs->path);
+
+        if (probe_all && type == DT_REG) {
+                _cleanup_close_ int fd = -1;
+                uint8_t magic[4];
+                ssize_t n;
+
+                fd = openat(dir_fd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0) {
+                        if (errno == ENOENT)
+                                return 0;
+                        return refs_error(refs, refs->path, "cannot read: %s", strerror(errno));
+                }
+                do
+                        n = pread(fd, magic, sizeof(magic), 0);
+                while (n < 0 && errno == EINTR);
+                if (n < 0)
+                        return refs_error(refs, refs->path, "cannot read: %s", strerror(errno));
+                /* Fewer than 4 bytes cannot be a qcow image. */
+                if ((size_t) n == sizeof(magic) && qcow_has_magic(magic, sizeof(magic)))
+                        return refs_walk_overlay(refs, refs->path);
+        }
+        return 0;
+}
+
+/*
+ * Walks a directory tree under boxes/ or bases/ and every overlay in it:
+ * files named like qcow images anywhere, and in boxes/ any regular file with the qcow magic
+ * (a box may keep overlays under other names). Symlinked directories are not
+ * entered (O_NOFOLLOW below the top); a symlinked overlay is walked.
+ * refs->path is the directory's path (len bytes), name is how parent_fd reaches it.
+ *
+ * The listing is read with getdents64() into a buffer kept per depth rather
+ * than with opendir(), which costs an fstat() and a buffer allocation per
+ * directory; the tree has two directories per box.
+ */
+static int refs_walk_dir(Refs *refs, int parent_fd, const char *name, size_t len, unsigned depth,
+                         bool probe_all) {
+        _cleanup_close_ int fd = -1;
+        size_t n_entries = 0;
+        uint8_t *buf;
+        int r;
+
+        if (depth > GC_MAX_DIR_DEPTH)
+                return refs_error(refs, refs->path, "directory tree deeper than %u levels",
+                                  GC_MAX_DIR_DEPTH);
+
+        fd = openat(parent_fd, name,
+                    O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC | (depth > 0 ? O_NOFOLLOW : 0));
+        if (fd < 0) {
+                /* No boxes/ or bases/, or a directory removed while we looked: it references nothing. */
+                if (errno == ENOENT)
+                        return 0;
+                return refs_error(refs, refs->path, "cannot list directory: %s", strerror(errno));
+        }
+
+        if (!refs->dir_buf[depth]) {
+                refs->dir_buf[depth] = malloc(GC_DIR_BUF_SIZE);
+                if (!refs->dir_buf[depth])
+                        return -ENOMEM;
+        }
+        buf = refs->dir_buf[depth];
+
+        for (;;) {
+                ssize_t n = getdents64(fd, buf, GC_DIR_BUF_SIZE);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return refs_error(refs, refs->path, "cannot read directory: %s", strerror(errno));
+                }
+                if (n == 0)
+                        break;
+
+                for (size_t off = 0; off < (size_t) n;) {
+                        const struct dirent64 *de = (const struct dirent64 *) (buf + off);
+                        size_t entry_len;
+
+                        off += de->d_reclen;
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        n_entries++;
+                        r = refs_path_append(refs, len, de->d_name, &entry_len);
+                        if (r < 0)
+                                return r;
+                        r = refs_walk_entry(refs, fd, de->d_name, entry_len, de->d_type, depth, probe_all);
+                        refs->path[len] = 0;
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        /*
+         * A listing that came back empty although the link count says there are subdirectories.
+         * Only an empty listing needs the link count, so only then is it read.
+         */
+        if (n_entries == 0) {
+                struct stat st;
+
+                if (fstat(fd, &st) < 0)
+                        return refs_error(refs, refs->path, "cannot stat directory: %s", strerror(errno));
+                if (st.st_nlink > 2)
+                        return refs_error(refs, refs->path,
+                                          "directory listing is empty but its link count (%lu) says it has "
+                                          "subdirectories", (unsigned long) st.st_nlink);
+        }
+        return 0;
+}
+
+/* Walks <home>/<top>, boxes or bases. */
+static int refs_walk_top(Refs *refs, const char *home, const char *top, bool probe_all) {
+        size_t len = strlen(home);
+        int r;
+
+        if (len + 1 > refs->path_allocated) {
+                char *p = realloc(refs->path, len + 1);
+
+                if (!p)
+                        return -ENOMEM;
+                refs->path = p;
+                refs->path_allocated = len + 1;
+        }
+        memcpy(refs->path, home, len + 1);
+        r = refs_path_append(refs, len, top, &len);
+        if (r < 0)
+                return r;
+        /* The top is opened by its full path, before anything can move the buffer. */
+        return refs_walk_dir(refs, AT_FDCWD, refs->path, len, 0, probe_all);
+}
+
 static int refs_collect(const char *home, Refs *ret) {
-        _cleanup_free_ char *boxes = NULL, *bases = NULL;
         Refs refs = { .complete = true };
         int r;
 
-        if (asprintf(&boxes, "%s/boxes", home) < 0 || asprintf(&bases, "%s/bases", home) < 0)
-                return -ENOMEM;
-
-        r = refs_walk_dir(&refs, boxes, 0, true);
+        r = refs_walk_top(&refs, home, "boxes", true);
         if (r >= 0)
-                r = refs_walk_dir(&refs, bases, 0, false);
+                r = refs_walk_top(&refs, home, "bases", false);
+        refs_walk_buffers_free(&refs);
         if (r < 0) {
                 refs_done(&refs);
                 return r;
@@ -441,11 +541,15 @@ static void entry_list_done(EntryList *l) {
 }
 
 static int entry_init(GcEntry *e, const char *images, const char *name, const struct statx *sx) {
+        size_t dir_len = strlen(images), name_len = strlen(name);
+
         *e = (GcEntry) {};
-        if (asprintf(&e->path, "%s/%s", images, name) < 0) {
-                e->path = NULL;
+        e->path = malloc(dir_len + 1 + name_len + 1);
+        if (!e->path)
                 return -ENOMEM;
-        }
+        memcpy(e->path, images, dir_len);
+        e->path[dir_len] = '/';
+        memcpy(e->path + dir_len + 1, name, name_len + 1);
         e->name = strdup(name);
         if (!e->name)
                 return -ENOMEM;
@@ -938,6 +1042,8 @@ int gc_run(const GcOptions *o, GcResult **ret) {
         r = classify_candidates(&run, &cands, &refs, &orphans);
         if (r < 0)
                 goto finish;
+        /* The second walk collects its own references: free the first walk's before it starts. */
+        refs_done(&refs);
 
         /* Select, LRU first with a target; the estimate counts the blocks each unlink frees. */
         avail = res->available_before;

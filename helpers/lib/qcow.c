@@ -110,7 +110,7 @@ static int source_get(Source *s, uint64_t offset, size_t len, const uint8_t **re
                                 return -ENOMEM;
                         k = pread(s->fd, s->far, len, (off_t) offset);
                         if (k < 0)
-                                return -errno;
+                                return errno > 0 ? -errno : -EIO; /* never 0: callers then read *ret */
                         if ((size_t) k != len)
                                 return -EBADMSG;
                         *ret = s->far;
@@ -135,7 +135,7 @@ static int source_get(Source *s, uint64_t offset, size_t len, const uint8_t **re
                         if (n < 0) {
                                 if (errno == EINTR)
                                         continue;
-                                return -errno;
+                                return errno > 0 ? -errno : -EIO;
                         }
                         if (n == 0) /* the file shrank under us */
                                 return -EBADMSG;
