@@ -62,6 +62,6 @@ BOXLITE_E2E_INSTALL=deb BOXLITE_E2E_DEB="$DEB" "$HERE/e2e.sh" >"$T/e2e.tap" 2>&1
 rc=$?
 total=$(grep -c '^ok' "$T/e2e.tap")
 failed=$(grep -c '^not ok' "$T/e2e.tap")
-grep '^not ok' "$T/e2e.tap" | while read -r l; do diag "$l"; done
+grep -A3 '^not ok' "$T/e2e.tap" | while read -r l; do diag "$l"; done
 check "the end-to-end suite passes on the installed package ($total ok, $failed not ok)" test $rc -eq 0 -a "$failed" -eq 0 -a "$total" -gt 30
 tap_done
