@@ -27,6 +27,7 @@
 #include "macro.h"
 #include "message-ids.h"
 #include "parse-util.h"
+#include "utf8.h"
 
 #define LIST_DECISIONS_DEFAULT 100U
 #define LIST_DECISIONS_MAX 10000U
@@ -53,6 +54,7 @@ static void bump_idle(Context *c) {
 
 static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(judgement_done) Judgement j = {};
+        _cleanup_free_ char *reason = NULL;
         Context *c = userdata;
         const char *home;
         struct stat st;
@@ -80,10 +82,13 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = admission_judge(&c->config.limits, home, c->config.probe_timeout_usec, &j);
         if (r < 0)
                 return r;
+        reason = utf8_sanitize(j.reason);
+        if (!reason)
+                return -ENOMEM;
 
         return sd_bus_reply_method_return(m, "stts", verdict_to_string(j.verdict),
                                           j.readable ? j.space.available_bytes : UINT64_C(0),
-                                          j.readable ? j.space.total_bytes : UINT64_C(0), j.reason);
+                                          j.readable ? j.space.total_bytes : UINT64_C(0), reason);
 }
 
 static const char *journal_field(sd_journal *j, const char *field) {
@@ -95,14 +100,19 @@ static const char *journal_field(sd_journal *j, const char *field) {
         return (const char *) data + k + 1;
 }
 
-/* sd_journal_get_data() values are not NUL-terminated: copy them out. */
+/* sd_journal_get_data() values are not NUL-terminated: copy them out, as valid UTF-8 (D-Bus strings must be),
+ * so that one entry with a hostile box name cannot break the whole reply. */
 static char *journal_field_dup(sd_journal *j, const char *field) {
+        _cleanup_free_ char *raw = NULL;
         const void *data;
         size_t len, k = strlen(field);
 
         if (sd_journal_get_data(j, field, &data, &len) < 0 || len <= k)
                 return strdup("");
-        return strndup((const char *) data + k + 1, len - k - 1);
+        raw = strndup((const char *) data + k + 1, len - k - 1);
+        if (!raw)
+                return NULL;
+        return utf8_sanitize(raw);
 }
 
 static int method_list_decisions(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -180,10 +190,14 @@ static int method_list_decisions(sd_bus_message *m, void *userdata, sd_bus_error
 
 static int property_get_default_home(sd_bus *bus, const char *path, const char *interface, const char *property,
                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *home = NULL;
         Context *c = userdata;
 
         bump_idle(c);
-        return sd_bus_message_append(reply, "s", c->default_home);
+        home = utf8_sanitize(c->default_home);
+        if (!home)
+                return -ENOMEM;
+        return sd_bus_message_append(reply, "s", home);
 }
 
 static const sd_bus_vtable admission_vtable[] = {

@@ -7,6 +7,7 @@
 
 #include "bus-util.h"
 #include "macro.h"
+#include "utf8.h"
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -26,18 +27,26 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
 
 int bus_emit_decided(const Decision *d, bool user, uint64_t timeout_usec) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *home = NULL, *box = NULL, *unit = NULL, *reason = NULL;
         uint64_t deadline = now_usec() + timeout_usec, now;
         int answered = 0, r;
+
+        /* D-Bus strings must be UTF-8; paths and names are bytes. */
+        home = utf8_sanitize(d->home);
+        box = utf8_sanitize(strempty(d->box));
+        unit = utf8_sanitize(strempty(d->unit));
+        reason = utf8_sanitize(strempty(d->final.reason));
+        if (!home || !box || !unit || !reason)
+                return -ENOMEM;
 
         /* Connecting is a non-blocking connect() plus an asynchronous Hello, so it does not wait on the bus. */
         r = user ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
         if (r < 0)
                 return r;
 
-        r = sd_bus_emit_signal(bus, ADMISSION_OBJECT_PATH, ADMISSION_INTERFACE, "Decided", "ssssts", d->home,
-                               strempty(d->box), strempty(d->unit), verdict_to_string(d->final.verdict),
-                               d->final.readable ? d->final.space.available_bytes : UINT64_C(0),
-                               strempty(d->final.reason));
+        r = sd_bus_emit_signal(bus, ADMISSION_OBJECT_PATH, ADMISSION_INTERFACE, "Decided", "ssssts", home, box, unit,
+                               verdict_to_string(d->final.verdict),
+                               d->final.readable ? d->final.space.available_bytes : UINT64_C(0), reason);
         if (r < 0)
                 return r;
 

@@ -133,4 +133,11 @@ check "the service is started again" serve
 out="$(call ListDecisions tu 0 0)"
 check "after a restart of the service the history is still there" jq -e '(.data[0] | length) == 4' <<<"$out"
 
+# A box name that is not UTF-8 must not break the listing (D-Bus strings are UTF-8).
+"$ADMIT" --home "$H" --box $'bad\xffname' --hard-floor 1 --no-bus >/dev/null 2>&1
+journalctl --sync
+out="$(call ListDecisions tu 0 0)"
+check "a non-UTF-8 box name is listed with U+FFFD, the rest intact" \
+        jq -e '(.data[0] | length) == 5 and .data[0][0][1] == "bad\ufffdname"' <<<"$out"
+
 tap_done
