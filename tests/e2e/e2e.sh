@@ -112,7 +112,7 @@ mkdir -p "$ROOT/etc/systemd/system/boxlite-gc@$INST.timer.d" "$ROOT/etc/systemd/
         "$ROOT/etc/systemd/system/boxlite-gc-delayed@$INST.timer.d"
 printf '[Timer]\nOnActiveSec=2s\nRandomizedDelaySec=0\nAccuracySec=1ms\n' \
         >"$ROOT/etc/systemd/system/boxlite-gc@$INST.timer.d/e2e.conf"
-# The path unit's delay, 30 s in production, shortened for the test.
+# The path unit's delay, 5 s in production, shortened for the test.
 printf '[Timer]\nOnActiveSec=\nOnActiveSec=2s\nAccuracySec=1ms\n' \
         >"$ROOT/etc/systemd/system/boxlite-gc-delayed@$INST.timer.d/e2e.conf"
 printf '[Service]\nExecStartPost=-/usr/bin/touch %s/boxes/probe\nExecStartPost=-/usr/bin/touch /etc/boxlite-probe\n' "$H" \
