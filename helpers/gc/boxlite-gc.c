@@ -154,6 +154,8 @@ static json_object *entry_to_json(const GcEntry *e, bool reclaimed) {
                 json_object_object_add(o, "dev", json_object_new_int64((int64_t) e->dev));
                 json_object_object_add(o, "ino", json_object_new_int64((int64_t) e->ino));
                 json_object_object_add(o, "mtime_nsec", json_object_new_int64(e->mtime_nsec));
+                if (e->detail)
+                        json_add_string(o, "detail", e->detail);
         } else {
                 json_add_string(o, "reason", gc_keep_reason_to_string(e->reason));
                 if (e->detail)

@@ -608,6 +608,8 @@ typedef struct Run {
         int dfd;
         char *images;
         EntryList kept, reclaimed;
+        char **superseded;   /* aside files whose original name was re-created meanwhile */
+        size_t n_superseded;
 } Run;
 
 _printf_(3, 4) static int run_error(Run *run, const char *path, const char *format, ...) {
@@ -679,6 +681,22 @@ static int recover_aside(Run *run) {
                 if (!orig[0])
                         continue;
                 if (renameat2(run->dfd, de->d_name, run->dfd, orig, RENAME_NOREPLACE) < 0) {
+                        if (errno == EEXIST) {
+                                /* A start rebuilt the image under its name while this copy was aside.
+                                 * Putting it back is impossible, and leaving it would block that name
+                                 * from ever being set aside again: decide after the walk
+                                 * (reclaim_superseded()). */
+                                char **l = realloc(run->superseded, (run->n_superseded + 1) * sizeof(char *));
+
+                                if (!l)
+                                        return -ENOMEM;
+                                run->superseded = l;
+                                l[run->n_superseded] = strdup(de->d_name);
+                                if (!l[run->n_superseded])
+                                        return -ENOMEM;
+                                run->n_superseded++;
+                                continue;
+                        }
                         r = run_error(run, de->d_name,
                                       "cannot put back '%s' left aside by an interrupted run: %s", orig,
                                       strerror(errno));
@@ -687,6 +705,57 @@ static int recover_aside(Run *run) {
                         continue;
                 }
                 run->res->n_restored++;
+        }
+        return 0;
+}
+
+/*
+ * A superseded aside file: no backing name can reach it under its original
+ * name, which now holds another file. It is unlinked when the walk was
+ * complete, nothing pins its inode (another hard link, or a json: name that
+ * mentions it) and no process holds it locked; otherwise it is kept and
+ * reported. The next run decides again.
+ */
+static int reclaim_superseded(Run *run, const Refs *refs) {
+        for (size_t i = 0; i < run->n_superseded; i++) {
+                const char *name = run->superseded[i];
+                GcEntry e = {};
+                struct statx sx;
+                int r;
+
+                if (do_statx(run->dfd, name, &sx) < 0 || !S_ISREG(sx.stx_mode))
+                        continue;
+                r = entry_init(&e, run->images, name, &sx);
+                if (r < 0) {
+                        gc_entry_done(&e);
+                        return r;
+                }
+                e.counted = true;
+
+                if (!refs->complete)
+                        r = keep(run, &e, GC_KEEP_UNSAFE, "left aside by an interrupted run, its name since re-created; "
+                                 "not every reference could be read");
+                else if (idset_contains(&refs->pinned, e.dev, e.ino) ||
+                         refs_mention(refs, name + strlen(GC_ASIDE_PREFIX)) || refs_mention(refs, name))
+                        r = keep(run, &e, GC_KEEP_PINNED, "left aside by an interrupted run and still referenced");
+                else if (image_in_use(run->dfd, name))
+                        r = keep(run, &e, GC_KEEP_PINNED, "left aside by an interrupted run; in use by a process");
+                else if (unlinkat(run->dfd, name, 0) < 0) {
+                        r = run_error(run, e.path, "cannot remove a superseded copy left aside by an interrupted "
+                                      "run: %s", strerror(errno));
+                        if (r >= 0)
+                                r = keep(run, &e, GC_KEEP_UNSAFE, "could not be removed");
+                } else {
+                        run->res->reclaimed_bytes += e.freed_bytes;
+                        run->res->reclaimed_allocated += e.freed_allocated;
+                        r = set_detail(&e, "superseded copy left aside by an interrupted run");
+                        if (r >= 0)
+                                r = entry_list_push(&run->reclaimed, &e);
+                }
+                if (r < 0) {
+                        gc_entry_done(&e);
+                        return r;
+                }
         }
         return 0;
 }
@@ -1030,6 +1099,11 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                         goto finish;
         }
 
+        /* Before the scan, so that a removed copy is not also listed as a kept hidden file. */
+        r = reclaim_superseded(&run, &refs);
+        if (r < 0)
+                goto finish;
+
         r = scan_candidates(&run, &cands);
         if (r < 0) {
                 r = run_error(&run, run.images, "cannot list: %s", strerror(-r));
@@ -1100,6 +1174,9 @@ finish:
         entry_list_done(&sel);
         entry_list_done(&moved);
         refs_done(&refs);
+        for (size_t i = 0; i < run.n_superseded; i++)
+                free(run.superseded[i]);
+        free(run.superseded);
         if (run.dfd >= 0)
                 (void) close(run.dfd);
         free(run.images);

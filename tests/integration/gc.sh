@@ -252,6 +252,21 @@ out="$(gcj --grace 1s)"
 check "the next run puts the image back" test -e "$DI/sha256-orphan.ext4" -a "$(jq .restored_count <<<"$out")" -eq 1
 check "the put-back image is in grace again (its ctime changed), nothing lost" test "$(jq .reclaimed_count <<<"$out")" -eq 0
 
+# A crash, then a start that rebuilds the image under its name while the old copy sits aside.
+newhome rebuilt
+image sha256-r.ext4 32768; sleep 1.1
+BOXLITE_GC_TEST_KILL_AFTER_ASIDE=1 "$GC" --home "$H" --grace 1s >/dev/null 2>&1
+image sha256-r.ext4 8192
+out="$(gcj --grace 1s)"
+rc=$?
+check "a copy aside whose name was rebuilt meanwhile is removed, exit 0" \
+        bash -c "[ $rc -eq 0 ] && [ ! -e '$DI/.boxlite-gc-sha256-r.ext4' ] && jq -e '.reclaimed[0].bytes == 32768 and (.reclaimed[0].detail | test(\"superseded\"))' <<<'$out' >/dev/null"
+check "the rebuilt image stays (in grace)" test "$(stat -c %s "$DI/sha256-r.ext4")" -eq 8192
+sleep 1.1
+out="$(gcj --grace 1s)"
+check "and once it ages, the rebuilt image can be set aside and reclaimed like any other" \
+        bash -c "[ ! -e '$DI/sha256-r.ext4' ] && jq -e '.reclaimed_count == 1' <<<'$out' >/dev/null"
+
 # ------------------------------------------------- --target-free: LRU first
 newhome lru
 for i in 1 2 3 4; do image "sha256-lru$i.ext4" 1048576; done

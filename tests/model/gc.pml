@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * boxlite-gc's delete protocol (helpers/lib/gc.c, gc_run()) against
+ * concurrent box starts, snapshots/clones and box removals. See
+ * docs/gc-protocol-model.md for the protocol, the properties and the results.
+ *
+ * The file system is reduced to what the protocol reads and writes:
+ *   cur[i]   the file under images/disk-images/<image i>: 0 none, else its
+ *            inode generation (an image built again is a new generation)
+ *   asd[i]   the file under images/disk-images/.boxlite-gc-<image i>
+ *   fresh[i] cur[i] changed within the grace window
+ *   ov[s]    overlay slot s: 0 none, i+1 an overlay whose backing chain ends
+ *            at image i, by name. The GC walks the slots in the order 0, 1, 2.
+ *   box[s]   ov[s] belongs to a box, snapshot or base that boxlite finished
+ *            creating (an overlay still being written is not a box yet)
+ *
+ * Each statement is one indivisible step; every GC step is one system call,
+ * with the local decisions that follow it folded in.
+ *
+ * Variants (spin -D...):
+ *   NO_RECHECK    mutant: no second walk, every file moved aside is unlinked
+ *   GRACE0        mutant: no grace window
+ *   STRICT        check that no box ever dangles, without the exception for
+ *                 the window docs/gc-safety.md documents
+ *   VERIFY        every writer of a reference stats the image again once its
+ *                 overlay is in place, and fails (removing the overlay) if
+ *                 the name no longer resolves
+ *   ATOMIC_OPEN   opening the backing and creating the overlay are one step
+ *   CLONE_COPY    a clone copies the overlay file without opening its backing
+ *   BIND_INODE    a box depends on the very file it was created on, not on
+ *                 whatever file carries the name later
+ *   FIX_LEFTOVER  proposed fix: a run that finds the name of an aside file
+ *                 taken unlinks the aside file instead of leaving it
+ *   LOCKED        writers hold <home>/.lock shared from their existence check
+ *                 until their overlay is in place; the GC holds it exclusive
+ *                 from phase 1 to the end of its run
+ *   LIVENESS      compile the LTL properties (pan -a -f -N <name>)
+ *   NSTART, NCLONE, NREMOVE, NCRASH   how many starts (1 or 2), clones
+ *                 (0 or 1), removals (0 or 1) and killed GC runs; by
+ *                 default 2, 1, 1 and 1
+ */
+
+#ifndef NSTART
+#define NSTART 2
+#endif
+#ifndef NCLONE
+#define NCLONE 1
+#endif
+#ifndef NREMOVE
+#define NREMOVE 1
+#endif
+#ifndef NCRASH
+#define NCRASH 1
+#endif
+
+#define NI 2            /* disk-image names */
+#define NS 3            /* slot 0: snapshot/clone target, walked first; 1, 2: the starts' boxes */
+
+byte cur[NI];
+byte asd[NI];
+bit fresh[NI];
+byte ngen[NI];          /* generations handed out so far, per name */
+byte ov[NS];
+bit box[NS];
+bit win[NS];            /* written in the documented window, see OPEN_AND_CREATE */
+byte building;          /* starts between renaming their build in and finishing */
+#ifdef BIND_INODE
+byte og[NS];            /* the generation the overlay was created on */
+#endif
+#ifdef LOCKED
+byte lk;                /* the home lock: 0 free, 255 held by the GC, else its shared holders */
+#endif
+
+#define REFS(i)    (ov[0] == (i) + 1 || ov[1] == (i) + 1 || ov[2] == (i) + 1)
+#define GONE(i)    (cur[i] == 0 && asd[i] == 0)
+/*
+ * A box dangles when the file its overlay backs onto is gone: not under its
+ * name, and not aside either (then no run puts it back). With BIND_INODE the
+ * name must lead to the very file the box was created on, or be free while
+ * that file is aside.
+ */
+#ifdef BIND_INODE
+#define DANGLES(s) (box[s] && ov[s] != 0 && cur[ov[s] - 1] != og[s] && \
+                    !(cur[ov[s] - 1] == 0 && asd[ov[s] - 1] == og[s]))
+#else
+#define DANGLES(s) (box[s] && ov[s] != 0 && GONE(ov[s] - 1))
+#endif
+#ifdef STRICT
+#define BAD(s)     DANGLES(s)
+#else
+/*
+ * The guarantee as docs/gc-safety.md states it: a box dangles only through
+ * the documented window, i.e. its writer opened an image it had not built
+ * before the GC moved it aside, and created the overlay after the second walk
+ * had passed the slot (win[s]).
+ */
+#define BAD(s)     (DANGLES(s) && !win[s])
+#endif
+#define ANY_DANGLES (DANGLES(0) || DANGLES(1) || DANGLES(2))
+/*
+ * Safety. A box can only start to dangle in a step that unlinks a file or
+ * finishes a box (or, with BIND_INODE, renames a new build in); the invariant
+ * is asserted in every such step.
+ */
+#define SAFE       assert(!(BAD(0) || BAD(1) || BAD(2)))
+
+/*
+ * Coarse time: a tick makes every existing file older than the grace. Ticks
+ * wait while a start that built its image is running: the assumption that a
+ * start finishes within the grace (10 min) of renaming its image in, which is
+ * what the grace window relies on.
+ */
+active proctype clock() {
+end:    do
+        :: d_step {
+                building == 0 && (fresh[0] || fresh[1]) ->
+                fresh[0] = 0; fresh[1] = 0;
+                printf("tick: the grace passes for every existing image\n")
+           }
+        od
+}
+
+/* renameat2(.boxlite-gc-<i>, <i>, RENAME_NOREPLACE); on EEXIST the file stays aside. */
+#define PUT_BACK(i) \
+        d_step { \
+                if \
+                :: cur[i] == 0 && asd[i] != 0 -> \
+                        cur[i] = asd[i]; asd[i] = 0; fresh[i] = 1;   /* new ctime: in grace again */ \
+                        printf("gc: puts image %d back\n", i) \
+                :: cur[i] != 0 && asd[i] != 0 -> \
+                        printf("gc: cannot put image %d back (EEXIST), it stays aside\n", i) \
+                :: else -> skip \
+                fi \
+        }
+
+#ifdef FIX_LEFTOVER
+#define RECOVER(i) \
+        d_step { \
+                if \
+                :: i == 0 -> printf("gc: run starts\n") \
+                :: else -> skip \
+                fi; \
+                if \
+                :: cur[i] == 0 && asd[i] != 0 -> \
+                        cur[i] = asd[i]; asd[i] = 0; fresh[i] = 1; \
+                        printf("gc: puts image %d back, left aside by a killed run\n", i) \
+                :: cur[i] != 0 && asd[i] != 0 -> \
+                        asd[i] = 0; \
+                        printf("gc: image %d was re-created, unlinks the stale aside copy\n", i); \
+                        SAFE \
+                :: else -> skip \
+                fi \
+        }
+#else
+#define RECOVER(i) \
+        d_step { \
+                if \
+                :: i == 0 -> printf("gc: run starts\n") \
+                :: else -> skip \
+                fi; \
+                if \
+                :: cur[i] == 0 && asd[i] != 0 -> \
+                        cur[i] = asd[i]; asd[i] = 0; fresh[i] = 1; \
+                        printf("gc: puts image %d back, left aside by a killed run\n", i) \
+                :: cur[i] != 0 && asd[i] != 0 -> \
+                        printf("gc: cannot put image %d back (EEXIST), it stays aside\n", i) \
+                :: else -> skip \
+                fi \
+        }
+#endif
+
+/* Walk n reads slot s: the overlay's backing name, resolved to the file it names now. */
+#define WALK(n, s) \
+        d_step { \
+                if \
+                :: ov[s] == 0 -> printf("gc: walk %d: slot %d is empty\n", n, s) \
+                :: ov[s] != 0 && cur[ov[s] - 1] == 0 -> \
+                        inc = 1;   /* a missing layer: the walk is not complete */ \
+                        printf("gc: walk %d: slot %d names image %d, which is missing: incomplete\n", n, s, ov[s] - 1) \
+                :: ov[s] != 0 && cur[ov[s] - 1] != 0 -> \
+                        pin[ov[s] - 1] = pin[ov[s] - 1] | (1 << cur[ov[s] - 1]); \
+                        printf("gc: walk %d: slot %d pins image %d\n", n, s, ov[s] - 1) \
+                fi \
+        }
+
+/*
+ * A run may be killed after any step that changed the file system. (Killing
+ * it before its first rename is the same as a run that has not started.)
+ */
+#define CRASH_POINT \
+        if \
+        :: crashes < NCRASH -> crashes++; printf("gc: killed\n"); goto killed \
+        :: true -> skip \
+        fi
+
+/* Phase 1 for image i: statx (the file scanned?), rename aside, statx the aside name. */
+#define MOVE_ASIDE(i) \
+        if \
+        :: cand[i] == 0 -> skip \
+        :: d_step { cand[i] != 0 && cur[i] != cand[i] -> cand[i] = 0 }   /* changed: keep */ \
+        :: cand[i] != 0 && cur[i] == cand[i] -> \
+                d_step { \
+                        if \
+                        :: asd[i] == 0 && cur[i] != 0 -> \
+                                asd[i] = cur[i]; cur[i] = 0; \
+                                mov[i] = (asd[i] == cand[i]); \
+                                printf("gc: phase 1: moves image %d aside\n", i) \
+                        :: else -> cand[i] = 0;      /* cannot move aside: keep */ \
+                                printf("gc: phase 1: cannot move image %d aside\n", i) \
+                        fi \
+                }; \
+                CRASH_POINT; \
+                if \
+                :: cand[i] != 0 && !mov[i] -> PUT_BACK(i); cand[i] = 0; CRASH_POINT   /* replaced meanwhile */ \
+                :: else -> skip \
+                fi \
+        fi
+
+/* Phase 3 for image i: put back if the second walk was incomplete or pinned it, else unlink. */
+#define UNLINK(i) \
+        d_step { \
+                asd[i] = 0; \
+                printf("gc: phase 3: unlinks image %d\n", i); \
+                SAFE \
+        }
+#ifdef NO_RECHECK
+#define UNLINK_OR_PUT_BACK(i) \
+        if \
+        :: mov[i] -> UNLINK(i) \
+        :: else -> skip \
+        fi
+#else
+#define UNLINK_OR_PUT_BACK(i) \
+        if \
+        :: mov[i] && (inc || (pin[i] & (1 << cand[i])) != 0) -> PUT_BACK(i) \
+        :: mov[i] && !inc && (pin[i] & (1 << cand[i])) == 0 -> UNLINK(i) \
+        :: else -> skip \
+        fi
+#endif
+
+#ifdef GRACE0
+#define IN_GRACE(i) false
+#else
+#define IN_GRACE(i) (cur[i] == cand[i] && fresh[i])
+#endif
+#define CLASSIFY(i) \
+        if \
+        :: cand[i] == 0 -> skip \
+        :: cand[i] != 0 && (inc || (pin[i] & (1 << cand[i])) != 0) -> cand[i] = 0 \
+        :: cand[i] != 0 && !(inc || (pin[i] & (1 << cand[i])) != 0) && IN_GRACE(i) -> cand[i] = 0 \
+        :: else -> printf("gc: selects image %d\n", i) \
+        fi
+
+#ifdef LOCKED
+/* flock(<home>/.lock, LOCK_EX) from phase 1 to the end of the run (a killed run drops it) */
+#define GC_LOCK \
+        if \
+        :: cand[0] == 0 && cand[1] == 0 -> skip \
+        :: else -> d_step { lk == 0 -> lk = 255; printf("gc: takes the lock\n") } \
+        fi
+#define GC_UNLOCK \
+        if \
+        :: lk == 255 -> lk = 0 \
+        :: else -> skip \
+        fi
+/* writers: LOCK_SH from their existence check until their overlay is in place */
+#define W_LOCK          d_step { lk != 255 -> lk++ }
+#define W_UNLOCK        lk--
+#else
+#define GC_LOCK         skip
+#define GC_UNLOCK       skip
+#define W_LOCK          skip
+#define W_UNLOCK        skip
+#endif
+
+active proctype gc() {
+        byte pin[NI];   /* generations a walk found in a chain, as bits */
+        bit inc;        /* the walk was not complete */
+        byte cand[NI];  /* the generation scanned under each name; 0 once kept */
+        bit mov[NI];    /* moved aside */
+        byte crashes;
+
+end:    do
+        :: /* recover_aside(): put back what a killed run left aside */
+                RECOVER(0); CRASH_POINT;
+                RECOVER(1);
+
+                /* refs_collect(): the first walk */
+                WALK(1, 0); WALK(1, 1); WALK(1, 2);
+
+                /* scan_candidates(): statx each name */
+                cand[0] = cur[0];
+                cand[1] = cur[1];
+
+                /*
+                 * classify_candidates(): keep what is pinned, everything if the walk
+                 * was incomplete, and what is in grace. A candidate replaced since the
+                 * scan is kept whatever its age (the statx in move_aside() sees the
+                 * change). Locks held by running VMs keep images too; the model does
+                 * not count on them.
+                 */
+                d_step {
+                        CLASSIFY(0); CLASSIFY(1);
+                        inc = 0; pin[0] = 0; pin[1] = 0
+                }
+
+                GC_LOCK;
+                /* move_aside(): phase 1 */
+                MOVE_ASIDE(0);
+                MOVE_ASIDE(1);
+
+#ifndef NO_RECHECK
+                /* recheck_and_unlink(): phase 2, the second walk (a no-op if nothing was moved) ... */
+                if
+                :: mov[0] || mov[1] -> WALK(2, 0); WALK(2, 1); WALK(2, 2)
+                :: else -> skip
+                fi;
+#endif
+                /* ... and phase 3 */
+                UNLINK_OR_PUT_BACK(0); CRASH_POINT;
+                UNLINK_OR_PUT_BACK(1);
+killed:         /* the run ends or dies: its memory is gone, aside files stay */
+                atomic { inc = 0; pin[0] = 0; pin[1] = 0; cand[0] = 0; cand[1] = 0; mov[0] = 0; mov[1] = 0; GC_UNLOCK }
+        od
+}
+
+/*
+ * A writer (who: start or clone) creates overlay slot s backing onto image i.
+ * qemu-img create (without -u) opens the backing file, closes it, and then
+ * creates the overlay: check, then write. A writer that finds the name
+ * missing fails with ENOENT before any overlay names it: a clean failure.
+ * reuse: the writer did not build the image, so the grace does not protect
+ * it; if the file it opened no longer carries the name when its overlay
+ * appears, the writer is in the documented window (win).
+ */
+#ifdef VERIFY
+#define CREATED(s)      skip
+#else
+#define CREATED(s)      box[s] = 1; SAFE   /* the writer is done: the box exists */
+#endif
+#ifdef BIND_INODE
+#define BIND(s, g)      og[s] = g
+#define OPENED(g, i)    g = cur[i]           /* the file opened */
+#define MOVED(g, i)     (cur[i] != g)        /* it no longer carries the name */
+#else
+#define BIND(s, g)      skip
+#define OPENED(g, i)    skip
+#define MOVED(g, i)     (cur[i] == 0)        /* the name no longer resolves */
+#endif
+
+#ifdef ATOMIC_OPEN
+#define OPEN_AND_CREATE(who, s, i, reuse) \
+        if \
+        :: d_step { cur[i] == 0 -> ok = 0; printf("%e, slot %d: image %d is missing: fails (ENOENT)\n", who, s, i) } \
+        :: d_step { cur[i] != 0 -> ov[s] = i + 1; BIND(s, cur[i]); ok = 1; \
+                    printf("%e, slot %d: opens image %d and creates its overlay\n", who, s, i); \
+                    CREATED(s) } \
+        fi
+#else
+#define OPEN_AND_CREATE(who, s, i, reuse) \
+        if \
+        :: d_step { cur[i] == 0 -> ok = 0; printf("%e, slot %d: opens image %d: ENOENT, fails\n", who, s, i) } \
+        :: d_step { cur[i] != 0 -> OPENED(g, i); printf("%e, slot %d: opens image %d\n", who, s, i) } -> \
+                d_step { \
+                        ov[s] = i + 1; BIND(s, g); win[s] = (reuse && MOVED(g, i)); ok = 1; \
+                        printf("%e, slot %d: creates its overlay on image %d\n", who, s, i); \
+                        if \
+                        :: win[s] -> printf("    (in the window: the file it opened is no longer image %d)\n", i) \
+                        :: else -> skip \
+                        fi; \
+                        CREATED(s) \
+                } \
+        fi
+#endif
+
+#ifdef VERIFY
+/* stat the image once the overlay is in place; if it is gone, remove the overlay and fail */
+#define COMMIT(who, s, i) \
+        if \
+        :: ok -> d_step { \
+                        if \
+                        :: cur[i] == 0 -> ov[s] = 0; win[s] = 0; \
+                                printf("%e, slot %d: image %d is gone: removes its overlay, fails\n", who, s, i) \
+                        :: else -> box[s] = 1; printf("%e, slot %d: image %d is still there: done\n", who, s, i) \
+                        fi; \
+                        SAFE \
+                } \
+        :: else -> skip \
+        fi
+#else
+#define COMMIT(who, s, i) skip
+#endif
+
+mtype = { start, clone };     /* writer names in trails */
+
+/* A box start: reuse the cached image, or build it in tmp/ and rename it in. */
+proctype starter(byte s) {
+        byte i, g;
+        bit built, ok;
+
+        W_LOCK;
+        if                                          /* stat images/disk-images/<i> */
+        :: d_step { cur[0] != 0 -> i = 0; printf("start, slot %d: image 0 is cached\n", s) }
+        :: d_step { cur[1] != 0 -> i = 1; printf("start, slot %d: image 1 is cached\n", s) }
+        :: d_step { cur[0] == 0 -> i = 0; built = 1; printf("start, slot %d: image 0 is missing\n", s) }
+        :: d_step { cur[1] == 0 -> i = 1; built = 1; printf("start, slot %d: image 1 is missing\n", s) }
+        fi;
+        if
+        :: built ->
+#ifdef BIND_INODE
+                /* build in tmp/, rename in with RENAME_NOREPLACE (a concurrent build wins) */
+                d_step {
+                        if
+                        :: cur[i] == 0 -> ngen[i]++; cur[i] = ngen[i]; fresh[i] = 1; building++;
+                                printf("start, slot %d: builds image %d and renames it in\n", s, i);
+                                SAFE    /* a box made on an older file of this name that is aside now dangles */
+                        :: else -> built = 0;
+                                printf("start, slot %d: builds image %d, another start was first: uses that\n", s, i)
+                        fi
+                }
+#else
+                /* build in tmp/, rename in */
+                d_step {
+                        ngen[i]++; cur[i] = ngen[i]; fresh[i] = 1; building++;
+                        printf("start, slot %d: builds image %d and renames it in\n", s, i)
+                }
+#endif
+        :: else -> skip
+        fi;
+        OPEN_AND_CREATE(start, s, i, !built);
+        COMMIT(start, s, i);
+        d_step {
+                if
+                :: built -> building--
+                :: else -> skip
+                fi;
+                W_UNLOCK;
+                i = 0; g = 0; built = 0; ok = 0
+        }
+}
+
+/*
+ * A snapshot or clone of a box: a new overlay in slot 0 on the same image,
+ * made with qemu-img create -b <image>, or (CLONE_COPY) by copying the box's
+ * overlay file, which reads the source and then writes the copy.
+ */
+#ifdef BIND_INODE
+#define SOURCE_GEN(g, s) g = og[s]
+#else
+#define SOURCE_GEN(g, s) skip
+#endif
+proctype cloner() {
+        byte i, g;
+        bit ok, w;
+
+        W_LOCK;
+        if                                          /* read a box's overlay */
+        :: d_step { box[1] -> i = ov[1] - 1; SOURCE_GEN(g, 1); w = win[1]; ok = 1;
+                    printf("clone, slot 0: reads the overlay of slot 1 (image %d)\n", i) }
+        :: d_step { box[2] -> i = ov[2] - 1; SOURCE_GEN(g, 2); w = win[2]; ok = 1;
+                    printf("clone, slot 0: reads the overlay of slot 2 (image %d)\n", i) }
+        :: d_step { !box[1] && !box[2] -> ok = 0 }  /* no box to clone */
+        fi;
+        if
+        :: ok ->
+#ifdef CLONE_COPY
+                d_step {
+                        ov[0] = i + 1; BIND(0, g); win[0] = w;
+                        printf("clone, slot 0: writes its copy (the backing is not opened)\n");
+                        CREATED(0)
+                };
+#else
+                OPEN_AND_CREATE(clone, 0, i, 1);
+#endif
+                COMMIT(clone, 0, i)
+        :: else -> skip
+        fi;
+        d_step { W_UNLOCK; i = 0; g = 0; ok = 0; w = 0 }
+}
+
+/* Removes a box (with its snapshots), or a base. */
+proctype remover() {
+        if
+        :: d_step { box[0] -> ov[0] = 0; box[0] = 0; win[0] = 0; printf("remove: slot 0\n") }
+        :: d_step { box[1] -> ov[1] = 0; box[1] = 0; win[1] = 0; printf("remove: slot 1\n") }
+        :: d_step { box[2] -> ov[2] = 0; box[2] = 0; win[2] = 0; printf("remove: slot 2\n") }
+        fi
+}
+
+init {
+        /* Both images are cached, unreferenced and older than the grace. */
+        atomic {
+                cur[0] = 1; cur[1] = 1; ngen[0] = 1; ngen[1] = 1;
+                run starter(1);
+#if NSTART > 1
+                run starter(2);
+#endif
+#if NCLONE > 0
+                run cloner();
+#endif
+#if NREMOVE > 0
+                run remover();
+#endif
+        }
+}
+
+#ifdef LIVENESS
+/*
+ * An image that is unreferenced from some point on, while no box dangles (a
+ * dangling box makes every walk incomplete, and the GC then keeps everything
+ * on purpose), is eventually gone for good under its name ...
+ */
+ltl reclaimed { (<>[] (!REFS(0) && !ANY_DANGLES)) -> <>[] (cur[0] == 0) }
+/* ... and no copy of it is left aside. */
+ltl no_leftover { (<>[] (!REFS(0) && !ANY_DANGLES)) -> <>[] GONE(0) }
+#endif
