@@ -7,14 +7,8 @@
 
 #include "bus-util.h"
 #include "macro.h"
+#include "time-util.h"
 #include "utf8.h"
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 /* *userdata: 0 while waiting, 1 on a reply, a negative errno on an error reply. */
 static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -28,7 +22,7 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
 int bus_emit_decided(const Decision *d, bool user, uint64_t timeout_usec) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *home = NULL, *box = NULL, *unit = NULL, *reason = NULL;
-        uint64_t deadline = now_usec() + timeout_usec, now;
+        uint64_t deadline = now_monotonic_usec() + timeout_usec, now;
         int answered = 0, r;
 
         /* D-Bus strings must be UTF-8; paths and names are bytes. */
@@ -57,7 +51,7 @@ int bus_emit_decided(const Decision *d, bool user, uint64_t timeout_usec) {
         if (r < 0)
                 return r;
         while (answered == 0) {
-                now = now_usec();
+                now = now_monotonic_usec();
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 r = sd_bus_process(bus, NULL);

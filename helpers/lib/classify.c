@@ -14,6 +14,7 @@
 
 #include "classify.h"
 #include "macro.h"
+#include "time-util.h"
 #include "parse-util.h"
 
 static const char *const verdict_table[_VERDICT_MAX] = {
@@ -145,13 +146,6 @@ typedef struct ProbeReply {
         uint64_t bavail, blocks, frsize, bsize, favail, files;
 } ProbeReply;
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 int space_probe(const char *path, uint64_t timeout_usec, SpaceInfo *ret) {
         _cleanup_close_ int rfd = -1, wfd = -1;
         ProbeReply reply = {};
@@ -189,10 +183,10 @@ int space_probe(const char *path, uint64_t timeout_usec, SpaceInfo *ret) {
         }
         wfd = safe_close(wfd);
 
-        deadline = now_usec() + timeout_usec;
+        deadline = now_monotonic_usec() + timeout_usec;
         for (;;) {
                 struct pollfd p = { .fd = rfd, .events = POLLIN };
-                uint64_t now = now_usec();
+                uint64_t now = now_monotonic_usec();
                 int k;
 
                 if (now >= deadline) {

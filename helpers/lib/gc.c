@@ -17,6 +17,7 @@
 #include "chain.h"
 #include "gc.h"
 #include "macro.h"
+#include "time-util.h"
 #include "path-util.h"
 
 static const char *const gc_keep_reason_table[_GC_KEEP_REASON_MAX] = {
@@ -500,13 +501,6 @@ static int64_t now_for_grace(void) {
                 (void) close(fds[1]);
         }
         return now;
-}
-
-static uint64_t now_monotonic_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 static void gc_entry_done(GcEntry *e) {
