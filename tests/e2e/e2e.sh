@@ -122,7 +122,7 @@ printf '[Service]\nExecStartPost=-/usr/bin/touch %s/boxes/probe\nExecStartPost=-
 systemd-nspawn -q -D "$ROOT" -b --register=no --keep-unit --link-journal=no --bind="$T/home:$H" \
         -- --unit=basic.target >"$T/console.log" 2>&1 &
 NSPAWN=$!
-for _ in $(seq 200); do
+for _ in $(seq 600); do
         # The container's PID 1: a systemd whose innermost PID is 1 and whose ancestor is our nspawn.
         for p in $(pgrep -x systemd); do
                 grep -qE '^NSpid:.*[[:space:]]1$' "/proc/$p/status" 2>/dev/null || continue
@@ -140,7 +140,7 @@ if [ -z "$LEADER" ]; then
 fi
 # The manager answers once its private socket is up; then wait for the boot jobs to finish.
 state=
-for _ in $(seq 300); do
+for _ in $(seq 600); do
         state="$(nsenter -t "$LEADER" -a systemctl is-system-running 2>/dev/null)"
         case "$state" in running|degraded) break ;; esac
         sleep 0.1
