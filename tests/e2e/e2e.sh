@@ -77,6 +77,13 @@ BIN="$(dirname "$(chroot "$ROOT" sh -c 'command -v boxlite-admit')")"
 check "boxlite-admit is installed in the container ($BIN)" test -n "$BIN"
 DROPIN="$(chroot "$ROOT" sh -c 'ls /usr/share/boxlite/boxlite-admit.conf /usr/local/share/boxlite/boxlite-admit.conf 2>/dev/null | head -1')"
 
+# The test's bus subscriber goes into the container: its build directory may not be visible there
+# (nspawn mounts a fresh /tmp).
+if [ -x "${BOXLITE_BUS_LISTEN:-}" ]; then
+        mkdir -p "$ROOT/opt/boxlite-test"
+        cp "$BOXLITE_BUS_LISTEN" "$ROOT/opt/boxlite-test/bus-listen"
+fi
+
 rm -f "$ROOT/etc/machine-id"
 systemd-machine-id-setup --root="$ROOT" >/dev/null 2>&1
 # The catalog update that the package's trigger does on install.
@@ -308,8 +315,8 @@ if want 5; then
                 check "5: ... with their verdicts" \
                         jq -e '[.data[0][] | select(.[1] == "tight")][0] | .[3] == "reject" and .[2] == "demo-box@tight.service"' <<<"$out"
         fi
-        LISTEN="${BOXLITE_BUS_LISTEN:-}"
-        if [ -x "$LISTEN" ]; then
+        LISTEN=/opt/boxlite-test/bus-listen
+        if [ -x "$ROOT$LISTEN" ]; then
                 inside "$LISTEN" unix:path=/run/dbus/system_bus_socket 10 1 >"$T/listen.out" 2>&1 &
                 for _ in $(seq 100); do grep -q ready "$T/listen.out" && break; sleep 0.05; done
                 inside systemctl start demo-box@signalled.service
