@@ -106,6 +106,8 @@ int admission_decide(const AdmitRequest *req, Decision **ret) {
                 GcOptions o = {
                         .home = req->home,
                         .grace_usec = req->gc_grace_usec,
+                        /* A box start waits briefly for a collection already running, not a minute. */
+                        .lock_timeout_usec = UINT64_C(5) * 1000000,
                 };
                 bool bytes_short = d->final.limit == ADMIT_LIMIT_HARD_FLOOR ||
                                    d->final.limit == ADMIT_LIMIT_SOFT_FLOOR ||

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -594,6 +595,21 @@ static bool image_in_use(int dfd, const char *name) {
         return fl.l_type != F_UNLCK;
 }
 
+/* Real runs of one home exclude each other; the lock goes with the directory fd (and with a killed run). */
+static int lock_images(int dfd, uint64_t timeout_usec) {
+        uint64_t deadline = now_monotonic_usec() + timeout_usec;
+
+        for (;;) {
+                if (flock(dfd, LOCK_EX | LOCK_NB) >= 0)
+                        return 0;
+                if (errno != EWOULDBLOCK && errno != EINTR)
+                        return -errno;
+                if (now_monotonic_usec() >= deadline)
+                        return -EBUSY;
+                (void) usleep(20 * 1000);
+        }
+}
+
 /* ---- the run ---- */
 
 typedef struct Run {
@@ -1070,6 +1086,20 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                 }
                 free(run.images);
                 return r;
+        }
+
+        if (!o->dry_run) {
+                r = lock_images(run.dfd, o->lock_timeout_usec ?: GC_LOCK_TIMEOUT_DEFAULT_USEC);
+                if (r < 0) {
+                        if (r == -EBUSY)
+                                r = run_error(&run, run.images, "another collection of this home is still "
+                                              "running; nothing done");
+                        else
+                                r = run_error(&run, run.images, "cannot lock the image directory: %s",
+                                              strerror(-r));
+                        res->fail_closed = true;
+                        goto finish;
+                }
         }
 
         if (fstatvfs(run.dfd, &sv) >= 0)

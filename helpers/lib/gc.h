@@ -15,7 +15,10 @@
  * same directory, every chain is walked again, anything that became
  * referenced (or anything at all, if the second walk is not clean) is put
  * back, and only then are the aside files unlinked. A run first recovers
- * aside files a crashed run left behind by putting them back.
+ * aside files a crashed run left behind by putting them back. Real runs of
+ * one home exclude each other with flock() on the image directory (a second
+ * run would take the first one's aside files for a crashed run's), waiting
+ * up to lock_timeout_usec, then failing with -EBUSY; dry runs take no lock.
  *
  * gc_run() returns 0 with a result (even when it kept everything), or a
  * negative errno when the home's image directory cannot be opened; it never
@@ -27,6 +30,7 @@
 #include <sys/types.h>
 
 #define GC_GRACE_DEFAULT_USEC (UINT64_C(10) * 60 * 1000000)
+#define GC_LOCK_TIMEOUT_DEFAULT_USEC (UINT64_C(60) * 1000000)
 #define GC_ASIDE_PREFIX ".boxlite-gc-"
 #define GC_MAX_FILES 1000000U
 #define GC_MAX_DIR_DEPTH 16U
@@ -83,6 +87,7 @@ typedef struct GcOptions {
         const GcPlanEntry *plan;
         size_t n_plan;
         bool use_plan;
+        uint64_t lock_timeout_usec; /* real runs wait this long for another run to finish (0: 60 s) */
         /* Test hooks, honoured only in builds with -Dtest-hooks=true. */
         bool test_no_grace;
         bool test_no_recheck;

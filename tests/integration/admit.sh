@@ -94,6 +94,20 @@ else
         not_ok "strace with fault injection is not available"
 fi
 
+# ------------------------------------------------- --gc-on-pressure while another collection holds the home
+mkdir -p "$H/images/disk-images"
+flock "$H/images/disk-images" sleep 8 &
+holder=$!
+sleep 0.3
+t0=$(date +%s%N)
+out="$(admit --json --gc-on-pressure --hard-floor 1 --soft-floor "$((fs_avail + G))" 2>"$T/stderr")"
+rc=$?
+elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+pkill -P $holder 2>/dev/null; kill $holder 2>/dev/null; wait $holder 2>/dev/null
+check "a collection already running: the gate waits at most about 5 s, then judges anyway ($elapsed_ms ms)" \
+        bash -c "[ $rc -eq 0 ] && [ $elapsed_ms -lt 7500 ] && jq -e '.verdict == \"warn\" and .gc.ok == false' <<<'$out' >/dev/null"
+check "... and says why" grep -q "another collection of this home is still running" "$T/stderr"
+
 # ------------------------------------------------- configuration
 cat >"$BOXLITE_CONF_DIR/boxlite.conf" <<EOC
 [Admission]

@@ -267,6 +267,22 @@ out="$(gcj --grace 1s)"
 check "and once it ages, the rebuilt image can be set aside and reclaimed like any other" \
         bash -c "[ ! -e '$DI/sha256-r.ext4' ] && jq -e '.reclaimed_count == 1' <<<'$out' >/dev/null"
 
+# ------------------------------------------------- concurrent runs exclude each other
+newhome lock
+image sha256-l.ext4; sleep 1.1
+flock "$DI" sleep 2.5 &
+holder=$!
+sleep 0.3
+out="$(gcj -n --grace 1s)"
+check "a dry run does not wait for a running collection" jq -e '.reclaimed_count == 1' <<<"$out"
+t0=$(date +%s%N)
+out="$(gcj --grace 1s)"
+rc=$?
+waited_ms=$((($(date +%s%N) - t0) / 1000000))
+wait $holder
+check "a real run waits for the running collection ($waited_ms ms), then collects" \
+        bash -c "[ $rc -eq 0 ] && [ $waited_ms -ge 1500 ] && jq -e '.reclaimed_count == 1' <<<'$out' >/dev/null"
+
 # ------------------------------------------------- --target-free: LRU first
 newhome lru
 for i in 1 2 3 4; do image "sha256-lru$i.ext4" 1048576; done
