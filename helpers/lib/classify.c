@@ -85,6 +85,16 @@ uint64_t classify_ok_bytes(const AdmitLimits *limits, uint64_t total_bytes) {
         return MAX(need, (uint64_t) p);
 }
 
+/* Human sizes for "available < floor"; exact bytes where rounding would print the two the same. */
+static void format_floor_pair(char *a, char *b, uint64_t available, uint64_t floor) {
+        format_bytes(a, available);
+        format_bytes(b, floor);
+        if (streq(a, b)) {
+                snprintf(a, FORMAT_BYTES_MAX, "%" PRIu64 " B", available);
+                snprintf(b, FORMAT_BYTES_MAX, "%" PRIu64 " B", floor);
+        }
+}
+
 char *classify_reason(const AdmitLimits *limits, const SpaceInfo *s, AdmitLimit limit) {
         char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX], c[FORMAT_BYTES_MAX];
         char *m = NULL;
@@ -94,16 +104,16 @@ char *classify_reason(const AdmitLimits *limits, const SpaceInfo *s, AdmitLimit 
         format_bytes(c, s->total_bytes);
         switch (limit) {
         case ADMIT_LIMIT_HARD_FLOOR:
-                k = asprintf(&m, "%s available of %s is below the hard floor of %s", a, c,
-                             format_bytes(b, limits->hard_floor_bytes));
+                format_floor_pair(a, b, s->available_bytes, limits->hard_floor_bytes);
+                k = asprintf(&m, "%s available of %s is below the hard floor of %s", a, c, b);
                 break;
         case ADMIT_LIMIT_INODE_HARD_FLOOR:
                 k = asprintf(&m, "%" PRIu64 " inodes available of %" PRIu64 " is below the inode hard floor of %" PRIu64,
                              s->inodes_available, s->inodes_total, limits->inode_hard_floor);
                 break;
         case ADMIT_LIMIT_SOFT_FLOOR:
-                k = asprintf(&m, "%s available of %s is below the soft floor of %s", a, c,
-                             format_bytes(b, limits->soft_floor_bytes));
+                format_floor_pair(a, b, s->available_bytes, limits->soft_floor_bytes);
+                k = asprintf(&m, "%s available of %s is below the soft floor of %s", a, c, b);
                 break;
         case ADMIT_LIMIT_SOFT_PERCENT:
                 k = asprintf(&m, "%s available of %s is below the soft floor of %u%% of the filesystem", a, c,

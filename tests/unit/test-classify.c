@@ -181,6 +181,16 @@ START_TEST(test_reason) {
         ck_assert_msg(strstr(m, "hard floor of 1 GiB"), "reason '%s' does not name the hard floor", m);
         free(m);
 
+        /* Values that round to the same text are given in bytes. */
+        s.available_bytes = 80 * GIB + 1;
+        limits.hard_floor_bytes = 80 * GIB + 2;
+        (void) classify(&limits, &s, &l);
+        m = classify_reason(&limits, &s, l);
+        ck_assert_msg(strstr(m, "85899345921 B available") && strstr(m, "hard floor of 85899345922 B"),
+                      "reason '%s' does not tell the values apart", m);
+        free(m);
+        limits = ADMIT_LIMITS_DEFAULT;
+
         s.available_bytes = 9 * GIB;
         (void) classify(&limits, &s, &l);
         m = classify_reason(&limits, &s, l);
