@@ -595,6 +595,34 @@ static bool image_in_use(int dfd, const char *name) {
         return fl.l_type != F_UNLCK;
 }
 
+static bool is_symlink_at(int dfd, const char *name) {
+        struct stat st;
+
+        return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISLNK(st.st_mode);
+}
+
+/* HOME/images/disk-images, following a symlinked HOME but neither images/ nor disk-images/ if they are links. */
+static int open_images_dir(const char *home, int *ret_fd) {
+        _cleanup_close_ int hfd = -1, ifd = -1;
+        int fd;
+
+        hfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (hfd < 0)
+                return -errno;
+        ifd = openat(hfd, "images", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (ifd < 0) {
+                int e = -errno;
+                return is_symlink_at(hfd, "images") ? -ELOOP : e;
+        }
+        fd = openat(ifd, "disk-images", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                int e = -errno;
+                return is_symlink_at(ifd, "disk-images") ? -ELOOP : e;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
 /* Real runs of one home exclude each other; the lock goes with the directory fd (and with a killed run). */
 static int lock_images(int dfd, uint64_t timeout_usec) {
         uint64_t deadline = now_monotonic_usec() + timeout_usec;
@@ -1076,9 +1104,15 @@ int gc_run(const GcOptions *o, GcResult **ret) {
         if (asprintf(&run.images, "%s/images/disk-images", o->home) < 0)
                 return -ENOMEM;
 
-        run.dfd = open(run.images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (run.dfd < 0) {
-                r = -errno;
+        r = open_images_dir(o->home, &run.dfd);
+        if (r == -ELOOP) {
+                /* images/ or disk-images/ is a symlink: deleting through it could reach files outside
+                 * the home (the home itself may be a symlink). */
+                r = run_error(&run, run.images, "is or lies under a symbolic link; refusing to delete through it");
+                res->fail_closed = true;
+                goto finish;
+        }
+        if (r < 0) {
                 if (r == -ENOENT && access(o->home, F_OK) >= 0) {
                         /* A home without an image cache: nothing to collect. */
                         r = 0;

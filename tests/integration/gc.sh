@@ -107,6 +107,25 @@ image sha256-orphan2.ext4; touch -d '1 hour ago' "$DI/sha256-orphan2.ext4"; slee
 out="$("$GC" --home "$T/chains-link" --json --grace 2s 2>/dev/null)"
 check "a symlinked home works the same" test "$(reclaimed_names <<<"$out")" = "sha256-orphan2.ext4 "
 
+# ------------------------------------------------- an image cache reached through a symlink
+newhome linked
+mkdir -p "$T/elsewhere"
+head -c 4096 /dev/urandom >"$T/elsewhere/precious.ext4"
+rmdir "$DI" && ln -s "$T/elsewhere" "$DI"
+sleep 1.1
+out="$(gcj --grace 1s)"
+rc=$?
+check "images/disk-images as a symlink: exit 1, nothing deleted through it, the reason named" \
+        bash -c "[ $rc -eq 1 ] && [ -e '$T/elsewhere/precious.ext4' ] && grep -q 'symbolic link' '$T/stderr'"
+rm "$DI" && mkdir -p "$T/elsewhere2/disk-images" && rmdir "$H/images/disk-images" 2>/dev/null
+rm -rf "$H/images" && ln -s "$T/elsewhere2" "$H/images"
+head -c 4096 /dev/urandom >"$T/elsewhere2/disk-images/precious.ext4"
+sleep 1.1
+out="$(gcj --grace 1s)"
+rc=$?
+check "images/ as a symlink: exit 1, nothing deleted" \
+        bash -c "[ $rc -eq 1 ] && [ -e '$T/elsewhere2/disk-images/precious.ext4' ]"
+
 # ------------------------------------------------- fail closed
 failclosed() {
         local desc="$1" pattern="$2"
