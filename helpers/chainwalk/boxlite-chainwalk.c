@@ -259,14 +259,11 @@ static int walk_one(const char *image, size_t n_total, bool *all_complete) {
                 *all_complete = false;
                 if (!arg_quiet) {
                         _cleanup_free_ char *f1 = NULL, *f2 = NULL, *f3 = NULL;
-                        char *fields[3] = {};
-
-                        if (asprintf(&f1, "BOXLITE_IMAGE=%s", image) >= 0)
-                                fields[0] = f1;
-                        if (asprintf(&f2, "BOXLITE_CHAIN_ERROR=%s", chain_error_to_string(c->error)) >= 0)
-                                fields[1] = f2;
-                        if (asprintf(&f3, "BOXLITE_REASON=%s", strna(reason)) >= 0)
-                                fields[2] = f3;
+                        char *fields[] = {
+                                LOG_FIELD(f1, "BOXLITE_IMAGE=%s", image),
+                                LOG_FIELD(f2, "BOXLITE_CHAIN_ERROR=%s", chain_error_to_string(c->error)),
+                                LOG_FIELD(f3, "BOXLITE_REASON=%s", strna(reason)),
+                        };
                         (void) log_struct_fields(LOG_ERR, BOXLITE_MESSAGE_CHAIN_INCOMPLETE_STR, fields,
                                                  ELEMENTSOF(fields), "'%s': backing chain incomplete (%s): %s", image,
                                                  chain_error_to_string(c->error), strna(reason));

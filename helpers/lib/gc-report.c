@@ -20,7 +20,6 @@
 #include "message-ids.h"
 #include "parse-util.h"
 
-#define FIELD(buf, ...) (asprintf(&(buf), __VA_ARGS__) < 0 ? ((buf) = NULL) : (buf))
 
 void gc_result_log(const GcResult *r) {
         char size[FORMAT_BYTES_MAX];
@@ -29,11 +28,11 @@ void gc_result_log(const GcResult *r) {
                 const GcEntry *e = &r->reclaimed[i];
                 _cleanup_free_ char *f1 = NULL, *f2 = NULL, *f3 = NULL, *f4 = NULL, *f5 = NULL;
                 char *fields[] = {
-                        FIELD(f1, "BOXLITE_HOME=%s", r->home),
-                        FIELD(f2, "BOXLITE_IMAGE=%s", e->path),
-                        FIELD(f3, "BOXLITE_RECLAIMED_BYTES=%" PRIu64, e->freed_bytes),
-                        FIELD(f4, "BOXLITE_ALLOCATED_BYTES=%" PRIu64, e->freed_allocated),
-                        FIELD(f5, "BOXLITE_DRY_RUN=%i", r->dry_run),
+                        LOG_FIELD(f1, "BOXLITE_HOME=%s", r->home),
+                        LOG_FIELD(f2, "BOXLITE_IMAGE=%s", e->path),
+                        LOG_FIELD(f3, "BOXLITE_RECLAIMED_BYTES=%" PRIu64, e->freed_bytes),
+                        LOG_FIELD(f4, "BOXLITE_ALLOCATED_BYTES=%" PRIu64, e->freed_allocated),
+                        LOG_FIELD(f5, "BOXLITE_DRY_RUN=%i", r->dry_run),
                 };
 
                 (void) log_struct_fields(LOG_INFO, BOXLITE_MESSAGE_GC_RECLAIMED_STR, fields, ELEMENTSOF(fields),
@@ -45,10 +44,10 @@ void gc_result_log(const GcResult *r) {
                 const GcError *e = &r->errors[i];
                 _cleanup_free_ char *f1 = NULL, *f2 = NULL, *f3 = NULL, *f4 = NULL;
                 char *fields[] = {
-                        FIELD(f1, "BOXLITE_HOME=%s", r->home),
-                        FIELD(f2, "BOXLITE_OVERLAY=%s", e->path),
-                        FIELD(f3, "BOXLITE_ERROR=%s", e->error),
-                        FIELD(f4, "BOXLITE_DRY_RUN=%i", r->dry_run),
+                        LOG_FIELD(f1, "BOXLITE_HOME=%s", r->home),
+                        LOG_FIELD(f2, "BOXLITE_OVERLAY=%s", e->path),
+                        LOG_FIELD(f3, "BOXLITE_ERROR=%s", e->error),
+                        LOG_FIELD(f4, "BOXLITE_DRY_RUN=%i", r->dry_run),
                 };
 
                 (void) log_struct_fields(LOG_ERR, BOXLITE_MESSAGE_GC_FAIL_CLOSED_STR, fields, ELEMENTSOF(fields),
@@ -59,9 +58,9 @@ void gc_result_log(const GcResult *r) {
         if (r->n_restored > 0 || r->n_put_back > 0) {
                 _cleanup_free_ char *f1 = NULL, *f2 = NULL, *f3 = NULL;
                 char *fields[] = {
-                        FIELD(f1, "BOXLITE_HOME=%s", r->home),
-                        FIELD(f2, "BOXLITE_RESTORED_COUNT=%zu", r->n_restored),
-                        FIELD(f3, "BOXLITE_PUT_BACK_COUNT=%zu", r->n_put_back),
+                        LOG_FIELD(f1, "BOXLITE_HOME=%s", r->home),
+                        LOG_FIELD(f2, "BOXLITE_RESTORED_COUNT=%zu", r->n_restored),
+                        LOG_FIELD(f3, "BOXLITE_PUT_BACK_COUNT=%zu", r->n_put_back),
                 };
 
                 (void) log_struct_fields(LOG_NOTICE, BOXLITE_MESSAGE_GC_RESTORED_STR, fields, ELEMENTSOF(fields),
@@ -74,15 +73,15 @@ void gc_result_log(const GcResult *r) {
                 _cleanup_free_ char *f1 = NULL, *f2 = NULL, *f3 = NULL, *f4 = NULL, *f5 = NULL, *f6 = NULL,
                                     *f7 = NULL, *f8 = NULL, *f9 = NULL;
                 char *fields[] = {
-                        FIELD(f1, "BOXLITE_HOME=%s", r->home),
-                        FIELD(f2, "BOXLITE_RECLAIMED_COUNT=%zu", r->n_reclaimed),
-                        FIELD(f3, "BOXLITE_RECLAIMED_BYTES=%" PRIu64, r->reclaimed_bytes),
-                        FIELD(f4, "BOXLITE_KEPT_COUNT=%zu", r->n_kept),
-                        FIELD(f5, "BOXLITE_ERROR_COUNT=%zu", r->n_errors),
-                        FIELD(f6, "BOXLITE_DRY_RUN=%i", r->dry_run),
-                        FIELD(f7, "BOXLITE_FAIL_CLOSED=%i", r->fail_closed),
-                        FIELD(f8, "BOXLITE_AVAILABLE_BYTES=%" PRIu64, r->available_after),
-                        FIELD(f9, "BOXLITE_OVERLAY_COUNT=%zu", r->n_overlays),
+                        LOG_FIELD(f1, "BOXLITE_HOME=%s", r->home),
+                        LOG_FIELD(f2, "BOXLITE_RECLAIMED_COUNT=%zu", r->n_reclaimed),
+                        LOG_FIELD(f3, "BOXLITE_RECLAIMED_BYTES=%" PRIu64, r->reclaimed_bytes),
+                        LOG_FIELD(f4, "BOXLITE_KEPT_COUNT=%zu", r->n_kept),
+                        LOG_FIELD(f5, "BOXLITE_ERROR_COUNT=%zu", r->n_errors),
+                        LOG_FIELD(f6, "BOXLITE_DRY_RUN=%i", r->dry_run),
+                        LOG_FIELD(f7, "BOXLITE_FAIL_CLOSED=%i", r->fail_closed),
+                        LOG_FIELD(f8, "BOXLITE_AVAILABLE_BYTES=%" PRIu64, r->available_after),
+                        LOG_FIELD(f9, "BOXLITE_OVERLAY_COUNT=%zu", r->n_overlays),
                 };
 
                 (void) log_struct_fields(gc_result_ok(r) ? LOG_INFO : LOG_WARNING, BOXLITE_MESSAGE_GC_SUMMARY_STR,

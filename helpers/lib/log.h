@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -46,6 +47,9 @@ int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
  */
 int log_struct_fields(int level, const char *message_id, char *const *fields, size_t n_fields,
                       const char *format, ...) _printf_(5, 6);
+
+/* Formats one "KEY=value" field into buf (a _cleanup_free_ char *) and yields it, or NULL on OOM (skipped). */
+#define LOG_FIELD(buf, ...) (asprintf(&(buf), __VA_ARGS__) < 0 ? ((buf) = NULL) : (buf))
 
 #define log_full_errno(level, error, ...) log_internal((level), (error), __VA_ARGS__)
 #define log_debug_errno(error, ...) log_full_errno(LOG_DEBUG, error, __VA_ARGS__)
