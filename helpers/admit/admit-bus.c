@@ -91,15 +91,6 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                                           j.readable ? j.space.total_bytes : UINT64_C(0), reason);
 }
 
-static const char *journal_field(sd_journal *j, const char *field) {
-        const void *data;
-        size_t len, k = strlen(field);
-
-        if (sd_journal_get_data(j, field, &data, &len) < 0 || len <= k || ((const char *) data)[k] != '=')
-                return NULL;
-        return (const char *) data + k + 1;
-}
-
 /* sd_journal_get_data() values are not NUL-terminated: copy them out, as valid UTF-8 (D-Bus strings must be),
  * so that one entry with a hostile box name cannot break the whole reply. */
 static char *journal_field_dup(sd_journal *j, const char *field) {
@@ -165,14 +156,16 @@ static int method_list_decisions(sd_bus_message *m, void *userdata, sd_bus_error
                         continue;
                 if (t < since)
                         break;
-                if (!journal_field(j, "BOXLITE_VERDICT"))
-                        continue;
+                verdict = journal_field_dup(j, "BOXLITE_VERDICT");
+                if (!verdict)
+                        return -ENOMEM;
+                if (!verdict[0])
+                        continue; /* not a decision entry after all */
                 box = journal_field_dup(j, "BOXLITE_BOX");
                 unit = journal_field_dup(j, "BOXLITE_UNIT");
-                verdict = journal_field_dup(j, "BOXLITE_VERDICT");
                 reason = journal_field_dup(j, "BOXLITE_REASON");
                 avail = journal_field_dup(j, "BOXLITE_AVAILABLE_BYTES");
-                if (!box || !unit || !verdict || !reason || !avail)
+                if (!box || !unit || !reason || !avail)
                         return -ENOMEM;
                 (void) parse_uint64(avail, &a);
 
