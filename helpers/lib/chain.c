@@ -113,7 +113,8 @@ static int open_layer(const char *path, struct stat *ret_st, const char **ret_re
         return TAKE_FD(fd);
 }
 
-#define FD_NONE INT_MIN /* the layer was only stat'ed; not an errno */
+#define FD_NONE INT_MIN           /* the layer was only stat'ed; not an errno */
+#define FD_BORROWED (INT_MIN + 1) /* the caller's fd: read, never closed */
 
 static int stat_layer(const char *path, struct stat *ret_st, const char **ret_reason) {
         struct stat st;
@@ -236,7 +237,17 @@ static int resolve_data_file(Chain *c, ChainLayer *l) {
         return 0;
 }
 
+const char *chain_declared_format(const Chain *c, size_t i) {
+        if (i == 0 || i >= c->n_layers)
+                return NULL;
+        return c->layers[i - 1].hdr.backing_format;
+}
+
 int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
+        return chain_walk_fd(-1, image, opts, ret);
+}
+
+int chain_walk_fd(int first_fd, const char *image, const ChainOptions *opts, Chain **ret) {
         static const ChainOptions default_options = {};
         _cleanup_(chain_freep) Chain *c = NULL;
         _cleanup_free_ char *name = NULL, *declared_format = NULL;
@@ -259,6 +270,7 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
         for (;;) {
                 _cleanup_close_ int fd = -1;
                 const char *local, *why = NULL;
+                int rfd;
                 ChainLayer *l;
                 struct stat st = {};
                 uint8_t magic[4096];
@@ -278,16 +290,31 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                         break;
                 }
 
+                if (c->n_layers > 0 && o->known && o->known(name, declared_format, o->userdata)) {
+                        c->stopped_at_known = true;
+                        break;
+                }
+
                 /* A layer declared raw is never read (QEMU does not probe it): a stat is enough. */
-                if (declared_format && streq(declared_format, "raw"))
+                if (c->n_layers == 0 && first_fd >= 0) {
+                        /* The caller opened the overlay (relative to the directory it listed). */
+                        if (fstat(first_fd, &st) < 0)
+                                fd = -errno;
+                        else if (!S_ISREG(st.st_mode)) {
+                                why = "is not a regular file (FIFO, socket or device)";
+                                fd = -EBADFD;
+                        } else
+                                fd = FD_BORROWED;
+                } else if (declared_format && streq(declared_format, "raw"))
                         fd = stat_layer(local, &st, &why);
                 else
                         fd = open_layer(local, &st, &why);
-                if (fd < 0 && fd != FD_NONE) {
+                if (fd < 0 && fd != FD_NONE && fd != FD_BORROWED) {
                         r = chain_set_error(c, chain_error_from_errno(fd), fd, name, "'%s' %s", name,
                                             why ?: (fd == -ENOENT ? "does not exist" : strerror(-fd)));
                         break;
                 }
+                rfd = fd == FD_BORROWED ? first_fd : fd;
 
                 for (size_t i = 0; i < c->n_layers; i++)
                         if (c->layers[i].dev == st.st_dev && c->layers[i].ino == st.st_ino) {
@@ -333,7 +360,7 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                 n = 0;
                 if (fd != FD_NONE)
                         do
-                                n = pread(fd, magic, sizeof(magic), 0);
+                                n = pread(rfd, magic, sizeof(magic), 0);
                         while (n < 0 && errno == EINTR);
                 if (n < 0) {
                         r = chain_set_error(c, CHAIN_UNREADABLE, -errno, l->filename, "cannot read '%s': %m",
@@ -358,7 +385,7 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                         }
                         l->format = strdup("raw");
                 } else {
-                        r = read_qcow_layer(c, l, fd, magic, (size_t) n, o);
+                        r = read_qcow_layer(c, l, rfd, magic, (size_t) n, o);
                         if (r < 0)
                                 return r;
                         if (c->error != CHAIN_OK)

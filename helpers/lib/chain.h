@@ -70,14 +70,28 @@ typedef struct Chain {
         int error_errno;       /* negative errno behind error */
         char *error_filename;  /* the name that failed (a layer, a data file, or an unresolvable name) */
         char *error_reason;    /* one line: what is wrong */
+        bool stopped_at_known; /* complete: ended before a backing name ChainOptions.known() knew */
 } Chain;
 
 typedef struct ChainOptions {
         unsigned max_depth; /* 0 means CHAIN_MAX_DEPTH_DEFAULT */
         QcowReader reader;
+        /*
+         * Optional: true when a backing name (full backing filename, with the format the referring
+         * layer declares, NULL to probe) is known to end a complete chain already walked. The chain
+         * then stops before it, complete, with Chain.stopped_at_known set. The GC uses this to resolve
+         * each backing name once per walk.
+         */
+        bool (*known)(const char *name, const char *declared_format, void *userdata);
+        void *userdata;
 } ChainOptions;
 
 int chain_walk(const char *image, const ChainOptions *opts, Chain **ret);
+/* The same, with the first layer already open as fd (borrowed: read, never closed). */
+int chain_walk_fd(int fd, const char *image, const ChainOptions *opts, Chain **ret);
+
+/* The format layer i was declared as by layer i - 1 (NULL: probed, and for layer 0). */
+const char *chain_declared_format(const Chain *c, size_t i);
 Chain *chain_free(Chain *c);
 static inline void chain_freep(Chain **c) {
         if (*c)

@@ -7,9 +7,12 @@
  * gc_run() deletes regular, single-named-or-not, non-hidden *.ext4 files
  * directly in <home>/images/disk-images/ that no backing chain of any
  * overlay under <home>/boxes/ or <home>/bases/ references, compared by
- * (st_dev, st_ino). It fails closed: when any overlay cannot be read or
- * resolved completely, or a directory cannot be listed, every candidate is
- * kept (reason "unsafe") and GcResult.fail_closed is set.
+ * (st_dev, st_ino), with their <name>.digest sidecars; a sidecar whose image
+ * is gone goes once out of grace. The references come from one consistent
+ * walk of the home (walk.h, gc-refs.h). It fails closed: when any overlay
+ * cannot be read or resolved completely, a directory or link cannot be
+ * followed, or the home never held still, every candidate is kept (reason
+ * "unsafe") and GcResult.fail_closed is set.
  *
  * Deletion is two-phase: orphans are renamed aside to a hidden name in the
  * same directory, every chain is walked again, anything that became
@@ -33,7 +36,6 @@
 #define GC_LOCK_TIMEOUT_DEFAULT_USEC (UINT64_C(60) * 1000000)
 #define GC_ASIDE_PREFIX ".boxlite-gc-"
 #define GC_MAX_FILES 1000000U
-#define GC_MAX_DIR_DEPTH 16U
 
 typedef enum GcKeepReason {
         GC_KEEP_PINNED,     /* referenced by a backing chain (or in use by a running VM) */
@@ -49,6 +51,8 @@ typedef enum GcKeepReason {
 const char *gc_keep_reason_to_string(GcKeepReason r);
 
 typedef struct GcEntry {
+        struct GcEntry *sidecar;  /* the image's <name>.digest, moved and counted with it (or NULL) */
+        bool is_sidecar;          /* this entry is a sidecar (listed after its image, or alone) */
         char *path;
         char *name;               /* file name in images/disk-images/ */
         GcKeepReason reason;      /* kept entries */
@@ -92,6 +96,7 @@ typedef struct GcOptions {
         bool test_no_grace;
         bool test_no_recheck;
         bool test_kill_after_aside;
+        bool test_no_consistency;   /* the walk trusts what it listed (walk.h) */
 } GcOptions;
 
 typedef struct GcResult {
@@ -106,6 +111,7 @@ typedef struct GcResult {
         size_t n_restored;          /* aside files of an earlier run put back */
         size_t n_put_back;          /* orphans put back after the second walk */
         size_t n_overlays;
+        unsigned walk_passes;       /* passes of the (first) walk; more than one: the home moved */
         bool fail_closed;
         uint64_t reclaimed_bytes;
         uint64_t reclaimed_allocated;

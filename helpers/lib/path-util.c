@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,4 +84,20 @@ bool endswith(const char *s, const char *suffix) {
         size_t a = strlen(s), b = strlen(suffix);
 
         return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+int path_readlinkat(int dir_fd, const char *name, char **ret) {
+        char buf[PATH_MAX];
+        ssize_t n;
+        char *s;
+
+        n = readlinkat(dir_fd, name, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        s = strdup(buf);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
 }

@@ -29,5 +29,8 @@ char *path_full_backing_name(const char *image, const char *name);
 /* The default boxlite home: $BOXLITE_HOME, /var/lib/boxlite for root, ~/.boxlite otherwise. */
 int path_default_home(char **ret);
 
+/* The target of the symbolic link name in dir_fd (bounded to PATH_MAX). */
+int path_readlinkat(int dir_fd, const char *name, char **ret);
+
 bool filename_is_hidden(const char *name);
 bool endswith(const char *s, const char *suffix);

@@ -187,7 +187,7 @@ failclosed "a FIFO overlay keeps every image (and does not block)" "not a regula
 if command -v strace >/dev/null && strace -qq -o /dev/null -e trace=close -e inject=close:retval=0 true 2>/dev/null; then
         fc_home eacces
         qimg -f qcow2 -b "$DI/sha256-victim.ext4" -F raw "$H/boxes/bad/disks/disk.qcow2"
-        out="$(ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -f -P "$H/boxes/bad/disks/disk.qcow2" -e trace=openat \
+        out="$(ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -f -P "$H/boxes/bad/disks" -e trace=openat \
                 -e inject=openat:error=EACCES "$GC" --home "$H" --json --grace 1s 2>"$T/stderr")"
         rc=$?
         check "injected EACCES opening an overlay: exit 1, nothing reclaimed, reason reported" \

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chain.h"
+#include "gc-refs.h"
+#include "macro.h"
+#include "path-util.h"
+
+int gc_errors_add(GcError **errors, size_t *n, const char *path, char *message) {
+        GcError *e;
+        char *p;
+
+        p = strdup(path);
+        e = message && p ? realloc(*errors, (*n + 1) * sizeof(GcError)) : NULL;
+        if (!e) {
+                free(message);
+                free(p);
+                return -ENOMEM;
+        }
+        *errors = e;
+        e[(*n)++] = (GcError) { .path = p, .error = message };
+        return 0;
+}
+
+void gc_errors_free(GcError *errors, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(errors[i].path);
+                free(errors[i].error);
+        }
+        free(errors);
+}
+
+/* Forgets everything a pass saw; the walk starts (again). */
+static void refs_reset(GcRefs *r) {
+        idset_done(&r->pinned);
+        for (size_t i = 0; i < r->n_unresolved; i++)
+                free(r->unresolved[i]);
+        r->unresolved = mfree(r->unresolved);
+        r->n_unresolved = 0;
+        gc_errors_free(r->errors, r->n_errors);
+        r->errors = NULL;
+        r->n_errors = 0;
+        r->n_overlays = 0;
+        r->complete = true;
+        strset_done(&r->known);
+}
+
+void gc_refs_done(GcRefs *r) {
+        refs_reset(r);
+        *r = (GcRefs) {};
+}
+
+bool gc_refs_pins(const GcRefs *r, dev_t dev, ino_t ino) {
+        return idset_contains(&r->pinned, dev, ino);
+}
+
+bool gc_refs_mention(const GcRefs *r, const char *name) {
+        for (size_t i = 0; i < r->n_unresolved; i++)
+                if (strstr(r->unresolved[i], name))
+                        return true;
+        return false;
+}
+
+_printf_(3, 4) static int refs_error(GcRefs *r, const char *path, const char *format, ...) {
+        va_list ap;
+        char *s;
+
+        r->complete = false;
+        va_start(ap, format);
+        if (vasprintf(&s, format, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        return gc_errors_add(&r->errors, &r->n_errors, path, s);
+}
+
+static int refs_add_unresolved(GcRefs *r, const char *name) {
+        char **u = realloc(r->unresolved, (r->n_unresolved + 1) * sizeof(char *));
+
+        if (!u)
+                return -ENOMEM;
+        r->unresolved = u;
+        u[r->n_unresolved] = strdup(name);
+        if (!u[r->n_unresolved])
+                return -ENOMEM;
+        r->n_unresolved++;
+        return 0;
+}
+
+/* The cache key of a backing name: the declared format decides how QEMU opens it. */
+static char *known_key(const char *name, const char *declared_format, size_t *ret_len) {
+        char *k;
+        int n;
+
+        n = asprintf(&k, "%s\n%s", strempty(declared_format), name);
+        if (n < 0)
+                return NULL;
+        *ret_len = (size_t) n;
+        return k;
+}
+
+static bool refs_known(const char *name, const char *declared_format, void *userdata) {
+        GcRefs *r = userdata;
+        _cleanup_free_ char *k = NULL;
+        size_t len;
+
+        k = known_key(name, declared_format, &len);
+        return k && strset_contains(&r->known, k, len);
+}
+
+static int refs_pin_chain(GcRefs *r, const Chain *c) {
+        int k;
+
+        for (size_t i = 0; i < c->n_layers; i++) {
+                const ChainLayer *l = &c->layers[i];
+                const char *backing = l->hdr.backing_file ? path_strip_file_protocol(l->hdr.backing_file) : NULL;
+
+                k = idset_add(&r->pinned, l->dev, l->ino);
+                if (k < 0)
+                        return k;
+                if (l->data_file_path) {
+                        k = idset_add(&r->pinned, l->data_dev, l->data_ino);
+                        if (k < 0)
+                                return k;
+                }
+
+                /*
+                 * QEMU resolves a relative "file:" name against its working directory, which the GC
+                 * cannot know; pin the name relative to the image's directory too.
+                 */
+                if (backing && backing[0] != '/') {
+                        _cleanup_free_ char *alt = path_combine(l->filename, backing);
+                        struct stat st;
+
+                        if (!alt)
+                                return -ENOMEM;
+                        if (stat(alt, &st) >= 0) {
+                                k = idset_add(&r->pinned, st.st_dev, st.st_ino);
+                                if (k < 0)
+                                        return k;
+                        }
+                }
+        }
+        return 0;
+}
+
+/* Every backing layer of a complete chain ends a complete chain itself. */
+static int refs_learn_chain(GcRefs *r, const Chain *c) {
+        for (size_t i = 1; i < c->n_layers; i++) {
+                _cleanup_free_ char *k = NULL;
+                size_t len;
+                int q;
+
+                k = known_key(c->layers[i].filename, chain_declared_format(c, i), &len);
+                if (!k)
+                        return -ENOMEM;
+                q = strset_add(&r->known, k, len);
+                if (q < 0)
+                        return q;
+        }
+        return 0;
+}
+
+static int refs_begin(unsigned pass, void *userdata) {
+        GcRefs *r = userdata;
+
+        refs_reset(r);
+        r->passes = pass;
+        return 0;
+}
+
+static int refs_overlay(const WalkOverlay *o, void *userdata) {
+        _cleanup_(chain_freep) Chain *c = NULL;
+        GcRefs *r = userdata;
+        ChainOptions co = {
+                .reader = QCOW_READER_BUILTIN,
+                .known = refs_known,
+                .userdata = r,
+        };
+        int q;
+
+        r->n_overlays++;
+        q = chain_walk_fd(o->fd, o->path, &co, &c);
+        if (q < 0)
+                return q;
+        q = refs_pin_chain(r, c);
+        if (q < 0)
+                return q;
+
+        if (!chain_complete(c)) {
+                if (c->error == CHAIN_NOT_LOCAL) {
+                        q = refs_add_unresolved(r, c->error_filename);
+                        if (q < 0)
+                                return q;
+                }
+                return refs_error(r, o->path, "backing chain incomplete (%s): %s", chain_error_to_string(c->error),
+                                  c->error_reason);
+        }
+        return refs_learn_chain(r, c);
+}
+
+static int refs_walk_error(const char *path, const char *message, void *userdata) {
+        return refs_error(userdata, path, "%s", message);
+}
+
+int gc_refs_collect(const char *home, const WalkOptions *wo, GcRefs *ret) {
+        static const WalkCallbacks callbacks = {
+                .begin = refs_begin,
+                .overlay = refs_overlay,
+                .error = refs_walk_error,
+        };
+        GcRefs r = { .complete = true };
+        WalkStats stats = {};
+        int q;
+
+        q = home_walk(home, wo, &callbacks, &r, &stats);
+        if (q == -EAGAIN) {
+                q = refs_error(&r, home, "the home never held still: %u walks in a row saw it change (%s)",
+                               stats.passes, strna(stats.unstable));
+                r.passes = stats.passes;
+        }
+        walk_stats_done(&stats);
+        /* The names only serve the walk that learnt them. */
+        strset_done(&r.known);
+        if (q < 0) {
+                gc_refs_done(&r);
+                return q;
+        }
+        *ret = r;
+        return 0;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A set of file identities (st_dev, st_ino): open addressing, linear probing,
+ * grown at half load. idset_add() returns 1 when the identity was new, 0 when
+ * it was already there, -ENOMEM. An all-zero IdSet is empty and valid.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct FileId {
+        dev_t dev;
+        ino_t ino;
+} FileId;
+
+typedef struct IdSet {
+        FileId *slots;
+        bool *used;
+        size_t n, allocated; /* allocated is a power of two */
+} IdSet;
+
+int idset_add(IdSet *s, dev_t dev, ino_t ino);
+bool idset_contains(const IdSet *s, dev_t dev, ino_t ino);
+void idset_done(IdSet *s);

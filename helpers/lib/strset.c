@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strset.h"
+
+/* FNV-1a with a final avalanche (splitmix64's). */
+uint64_t strset_hash(const void *data, size_t len) {
+        const unsigned char *p = data;
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+        h ^= h >> 30;
+        h *= UINT64_C(0xbf58476d1ce4e5b9);
+        h ^= h >> 27;
+        h *= UINT64_C(0x94d049bb133111eb);
+        return h ^ (h >> 31);
+}
+
+static StrSetSlot *strset_find(const StrSet *s, const void *key, size_t len, uint64_t hash) {
+        size_t mask = s->allocated - 1;
+
+        for (size_t i = (size_t) hash & mask;; i = (i + 1) & mask) {
+                StrSetSlot *slot = &s->slots[i];
+
+                if (!slot->key || (slot->hash == hash && slot->len == len && memcmp(slot->key, key, len) == 0))
+                        return slot;
+        }
+}
+
+static int strset_grow(StrSet *s) {
+        size_t a = s->allocated ? s->allocated * 2 : 256;
+        StrSet n = { .allocated = a };
+
+        n.slots = calloc(a, sizeof(StrSetSlot));
+        if (!n.slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->allocated; i++)
+                if (s->slots[i].key)
+                        *strset_find(&n, s->slots[i].key, s->slots[i].len, s->slots[i].hash) = s->slots[i];
+        n.n = s->n;
+        free(s->slots);
+        *s = n;
+        return 0;
+}
+
+int strset_add(StrSet *s, const void *key, size_t len) {
+        uint64_t hash = strset_hash(key, len);
+        StrSetSlot *slot;
+
+        if ((s->n + 1) * 2 > s->allocated) {
+                int r = strset_grow(s);
+                if (r < 0)
+                        return r;
+        }
+        slot = strset_find(s, key, len, hash);
+        if (slot->key)
+                return 0;
+        slot->key = malloc(len + 1);
+        if (!slot->key)
+                return -ENOMEM;
+        memcpy(slot->key, key, len);
+        slot->key[len] = 0;
+        slot->len = len;
+        slot->hash = hash;
+        s->n++;
+        return 1;
+}
+
+bool strset_contains(const StrSet *s, const void *key, size_t len) {
+        if (s->allocated == 0)
+                return false;
+        return strset_find(s, key, len, strset_hash(key, len))->key != NULL;
+}
+
+void strset_done(StrSet *s) {
+        for (size_t i = 0; i < s->allocated; i++)
+                free(s->slots[i].key);
+        free(s->slots);
+        *s = (StrSet) {};
+}

@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "idset.h"
+#include "macro.h"
+#include "path-util.h"
+#include "qcow.h"
+#include "time-util.h"
+#include "walk.h"
+
+static const char *const walk_part_table[_WALK_PART_MAX] = {
+        [WALK_PART_BOXES] = "boxes",
+        [WALK_PART_BASES] = "bases",
+};
+
+const char *walk_part_to_string(WalkPart p) {
+        if (p < 0 || p >= _WALK_PART_MAX)
+                return NULL;
+        return walk_part_table[p];
+}
+
+/* Listing buffer of one directory level; 32 KiB is what glibc's opendir() uses. */
+#define WALK_DIR_BUF_SIZE (32U * 1024U)
+
+/* What a directory looked like when it was listed; checked again after the pass. */
+typedef struct DirRecord {
+        int fd;              /* kept open until the pass is verified */
+        unsigned parent;     /* index of the parent record; UINT_MAX for a top (boxes/, bases/) */
+        char *name;          /* name in the parent (for a top: "boxes" or "bases") */
+        bool via_link;       /* reached by following a symbolic link named name */
+        bool racy;           /* times too recent to prove anything: list again */
+        dev_t dev;
+        ino_t ino;
+        nlink_t nlink;
+        off_t size;
+        struct timespec mtime, ctime;
+        uint64_t hash;
+        uint64_t n_entries;
+} DirRecord;
+
+typedef struct Walk {
+        const WalkOptions *o;
+        const WalkCallbacks *cb;
+        void *userdata;
+        int home_fd;
+        const char *home;
+
+        DirRecord *dirs;
+        size_t n_dirs, allocated_dirs;
+        IdSet seen;                          /* directories walked in this pass */
+        FileId ancestors[WALK_MAX_DEPTH + 2];
+        unsigned n_ancestors;
+        bool top_absent[_WALK_PART_MAX];     /* boxes/ or bases/ did not exist */
+
+        WalkPart part;
+        size_t box_len;                      /* under boxes/: length of "<home>/boxes/<box>" in path */
+        char *box;
+        char *path;                          /* the entry being walked, see path_append() */
+        size_t path_allocated;
+        uint8_t *dir_buf[WALK_MAX_DEPTH + 2];/* one per depth: a parent's listing stays valid below it */
+
+        struct timespec racy_since;          /* times at or after this are racy */
+        char *changed;                       /* set: the pass is thrown away, and why */
+} Walk;
+
+static bool ts_ge(struct timespec a, struct timespec b) {
+        return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec >= b.tv_nsec);
+}
+
+static bool ts_eq(struct timespec a, struct timespec b) {
+        return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* One 64-bit mix per listing entry (splitmix64 over FNV-1a of the name). */
+static uint64_t entry_hash(const char *name, uint64_t ino, unsigned char type) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+                h = (h ^ *p) * UINT64_C(0x100000001b3);
+        h ^= ino * UINT64_C(0x9e3779b97f4a7c15) + type;
+        h ^= h >> 30;
+        h *= UINT64_C(0xbf58476d1ce4e5b9);
+        h ^= h >> 27;
+        h *= UINT64_C(0x94d049bb133111eb);
+        return h ^ (h >> 31);
+}
+
+_printf_(2, 3) static int walk_changed(Walk *w, const char *format, ...) {
+        va_list ap;
+
+        /* Test hook: today's walk, where an entry that vanished references nothing. */
+        if (w->changed || w->o->test_no_consistency)
+                return 0;
+        va_start(ap, format);
+        if (vasprintf(&w->changed, format, ap) < 0)
+                w->changed = NULL;
+        va_end(ap);
+        return w->changed ? 0 : -ENOMEM;
+}
+
+_printf_(3, 4) static int walk_error(Walk *w, const char *path, const char *format, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        if (!w->cb->error)
+                return 0;
+        return w->cb->error(path, s, w->userdata);
+}
+
+/*
+ * w->path holds the path of the entry being walked. Each level appends
+ * "/name" and cuts it off again, so the walk builds no string per entry; a
+ * level keeps only the length of its own path, since appending may move the
+ * buffer.
+ */
+static int path_append(Walk *w, size_t len, const char *name, size_t *ret_len) {
+        size_t n = strlen(name), need = len + 1 + n + 1;
+
+        if (need > w->path_allocated) {
+                size_t a = MAX(need, MAX(w->path_allocated * 2, (size_t) 256));
+                char *p = realloc(w->path, a);
+
+                if (!p)
+                        return -ENOMEM;
+                w->path = p;
+                w->path_allocated = a;
+        }
+        w->path[len] = '/';
+        memcpy(w->path + len + 1, name, n + 1);
+        *ret_len = len + 1 + n;
+        return 0;
+}
+
+/* The path of a record, for messages: rebuilt from the parent links. */
+static char *record_path(const Walk *w, size_t i) {
+        const char *names[WALK_MAX_DEPTH + 2];
+        size_t n = 0, len = strlen(w->home);
+        char *s, *p;
+
+        for (size_t j = i; j != UINT_MAX && n < ELEMENTSOF(names); j = w->dirs[j].parent) {
+                names[n++] = w->dirs[j].name;
+                len += 1 + strlen(w->dirs[j].name);
+        }
+        s = p = malloc(len + 1);
+        if (!s)
+                return NULL;
+        p = stpcpy(p, w->home);
+        while (n > 0) {
+                *p++ = '/';
+                p = stpcpy(p, names[--n]);
+        }
+        return s;
+}
+
+static void walk_pass_done(Walk *w) {
+        for (size_t i = 0; i < w->n_dirs; i++) {
+                safe_close(w->dirs[i].fd);
+                free(w->dirs[i].name);
+        }
+        w->n_dirs = 0;
+        idset_done(&w->seen);
+        w->n_ancestors = 0;
+        w->box = mfree(w->box);
+        w->changed = mfree(w->changed);
+        for (size_t i = 0; i < _WALK_PART_MAX; i++)
+                w->top_absent[i] = false;
+}
+
+static void walk_done(Walk *w) {
+        walk_pass_done(w);
+        free(w->dirs);
+        free(w->path);
+        for (size_t i = 0; i < ELEMENTSOF(w->dir_buf); i++)
+                free(w->dir_buf[i]);
+        safe_close(w->home_fd);
+}
+
+static int record_add(Walk *w, int fd, unsigned parent, const char *name, bool via_link, const struct stat *st,
+                      size_t *ret_index) {
+        DirRecord *d;
+
+        if (w->n_dirs >= WALK_MAX_DIRS)
+                return -E2BIG;
+        if (w->n_dirs >= w->allocated_dirs) {
+                size_t a = MAX(w->allocated_dirs * 2, (size_t) 64);
+
+                d = realloc(w->dirs, a * sizeof(DirRecord));
+                if (!d)
+                        return -ENOMEM;
+                w->dirs = d;
+                w->allocated_dirs = a;
+        }
+        d = &w->dirs[w->n_dirs];
+        *d = (DirRecord) {
+                .fd = fd,
+                .parent = parent,
+                .name = strdup(name),
+                .via_link = via_link,
+                .dev = st->st_dev,
+                .ino = st->st_ino,
+                .nlink = st->st_nlink,
+                .size = st->st_size,
+                .mtime = st->st_mtim,
+                .ctime = st->st_ctim,
+        };
+        if (!d->name)
+                return -ENOMEM;
+        d->racy = ts_ge(d->mtime, w->racy_since) || ts_ge(d->ctime, w->racy_since);
+        *ret_index = w->n_dirs++;
+        return 0;
+}
+
+/* The inode a listing named must be the one opened. */
+static int check_listed_inode(Walk *w, int dir_fd, const char *name, uint64_t d_ino, const struct stat *st,
+                              size_t dir_index) {
+        struct stat now;
+
+        if ((uint64_t) st->st_ino == d_ino || w->o->test_no_consistency)
+                return 0;
+        /*
+         * Some filesystems (overlayfs without xino) list other inode numbers than stat reports.
+         * Then the name must still lead to what was opened, and the directory is listed again at
+         * the end like a racy one, where listings compare with listings.
+         */
+        if (fstatat(dir_fd, name, &now, AT_SYMLINK_NOFOLLOW) >= 0 && now.st_dev == st->st_dev &&
+            now.st_ino == st->st_ino) {
+                w->dirs[dir_index].racy = true;
+                return 0;
+        }
+        return walk_changed(w, "'%s' was replaced while it was walked", w->path);
+}
+
+static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via_link, size_t len,
+                    unsigned depth);
+
+/* Opens a listed entry by name; ENOENT and friends mean the listing is out of date. */
+static bool errno_is_changed(int e) {
+        return e == ENOENT || e == ENOTDIR || e == ELOOP;
+}
+
+static int walk_overlay(Walk *w, int dir_fd, const char *name, int fd, const struct stat *st) {
+        WalkOverlay o = {
+                .path = w->path,
+                .dir_fd = dir_fd,
+                .name = name,
+                .part = w->part,
+                .box = w->box,
+                .dev = st->st_dev,
+                .ino = st->st_ino,
+                .fd = fd,
+                .st = st,
+        };
+        int r;
+
+        r = w->cb->overlay(&o, w->userdata);
+        if (r == WALK_CHANGED)
+                return walk_changed(w, "'%s' vanished or was replaced while it was walked", w->path);
+        return r;
+}
+
+/* A regular file: an overlay if named like one, or (under boxes/) if it starts with the qcow magic. */
+static int walk_file(Walk *w, int dir_fd, const char *name, int fd, const struct stat *st) {
+        uint8_t magic[4];
+        ssize_t n;
+
+        if (endswith(name, ".qcow2") || endswith(name, ".qcow"))
+                return walk_overlay(w, dir_fd, name, fd, st);
+        if (w->part != WALK_PART_BOXES)
+                return 0;
+        do
+                n = pread(fd, magic, sizeof(magic), 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return walk_error(w, w->path, "cannot read: %s", strerror(errno));
+        /* Fewer than 4 bytes cannot be a qcow image. */
+        if ((size_t) n == sizeof(magic) && qcow_has_magic(magic, sizeof(magic)))
+                return walk_overlay(w, dir_fd, name, fd, st);
+        return 0;
+}
+
+/* A symbolic link: followed; one that cannot be followed is an error, never nothing. */
+static int walk_link(Walk *w, int dir_fd, const char *name, size_t len, unsigned depth, size_t dir_index) {
+        _cleanup_close_ int pfd = -1, fd = -1;
+        struct stat st, lst;
+
+        pfd = openat(dir_fd, name, O_PATH | O_CLOEXEC);
+        if (pfd < 0) {
+                int e = errno;
+                _cleanup_free_ char *target = NULL;
+
+                if (fstatat(dir_fd, name, &lst, AT_SYMLINK_NOFOLLOW) < 0)
+                        return walk_changed(w, "'%s' vanished while it was walked", w->path);
+                (void) path_readlinkat(dir_fd, name, &target);
+                if (!S_ISLNK(lst.st_mode))
+                        return walk_changed(w, "'%s' was replaced while it was walked", w->path);
+                return walk_error(w, w->path, "symbolic link to '%s' cannot be followed: %s", strna(target),
+                                  strerror(e));
+        }
+        if (fstat(pfd, &st) < 0)
+                return walk_error(w, w->path, "cannot stat the target of the symbolic link: %s", strerror(errno));
+
+        if (S_ISDIR(st.st_mode)) {
+                fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+                if (fd < 0)
+                        return walk_error(w, w->path, "cannot list directory: %s", strerror(errno));
+                return walk_dir(w, TAKE_FD(fd), (unsigned) dir_index, name, /* via_link= */ true, len, depth + 1);
+        }
+        if (!S_ISREG(st.st_mode)) {
+                if (endswith(name, ".qcow2") || endswith(name, ".qcow"))
+                        return walk_error(w, w->path, "is not a regular file (FIFO, socket or device)");
+                return 0;
+        }
+
+        /* Opened again for reading only now that it is known to be a regular file (never a device). */
+        fd = openat(dir_fd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return errno_is_changed(errno) ? walk_changed(w, "'%s' vanished while it was walked", w->path) :
+                                                 walk_error(w, w->path, "cannot open: %s", strerror(errno));
+        if (fstat(fd, &lst) < 0)
+                return walk_error(w, w->path, "cannot stat: %s", strerror(errno));
+        if (lst.st_dev != st.st_dev || lst.st_ino != st.st_ino)
+                return walk_changed(w, "'%s' was replaced while it was walked", w->path);
+        return walk_file(w, dir_fd, name, fd, &st);
+}
+
+static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, uint64_t d_ino,
+                      unsigned char type, size_t len, unsigned depth) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        if (type == DT_UNKNOWN) {
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno_is_changed(errno))
+                                return walk_changed(w, "'%s' vanished while it was walked", w->path);
+                        return walk_error(w, w->path, "cannot stat: %s", strerror(errno));
+                }
+                type = IFTODT(st.st_mode);
+        }
+
+        switch (type) {
+        case DT_LNK:
+                return walk_link(w, dir_fd, name, len, depth, dir_index);
+
+        case DT_DIR:
+                fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                if (fd < 0) {
+                        if (errno_is_changed(errno))
+                                return walk_changed(w, "'%s' vanished while it was walked", w->path);
+                        return walk_error(w, w->path, "cannot list directory: %s", strerror(errno));
+                }
+                if (fstat(fd, &st) < 0)
+                        return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
+                r = check_listed_inode(w, dir_fd, name, d_ino, &st, dir_index);
+                if (r < 0 || w->changed)
+                        return r;
+                return walk_dir(w, TAKE_FD(fd), (unsigned) dir_index, name, /* via_link= */ false, len, depth + 1);
+
+        case DT_REG:
+                fd = openat(dir_fd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        if (errno_is_changed(errno))
+                                return walk_changed(w, "'%s' vanished while it was walked", w->path);
+                        return walk_error(w, w->path, "cannot open: %s", strerror(errno));
+                }
+                if (fstat(fd, &st) < 0)
+                        return walk_error(w, w->path, "cannot stat: %s", strerror(errno));
+                if (!S_ISREG(st.st_mode))
+                        return walk_changed(w, "'%s' was replaced while it was walked", w->path);
+                r = check_listed_inode(w, dir_fd, name, d_ino, &st, dir_index);
+                if (r < 0 || w->changed)
+                        return r;
+                return walk_file(w, dir_fd, name, fd, &st);
+
+        default:
+                /* FIFOs, sockets and devices are neither overlays nor directories; one named like an
+                 * overlay may stand where an overlay was, so the walk cannot vouch for it. */
+                if (endswith(name, ".qcow2") || endswith(name, ".qcow"))
+                        return walk_error(w, w->path, "is not a regular file (FIFO, socket or device)");
+                return 0;
+        }
+}
+
+/* Reads a directory's listing from its start and hashes it; calls walk_entry() per entry when walking. */
+static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, bool walking, uint64_t *ret_hash,
+                    uint64_t *ret_n) {
+        int fd = w->dirs[index].fd;
+        uint64_t hash = 0, n_entries = 0;
+        uint8_t *buf;
+        int r;
+
+        if (!w->dir_buf[depth]) {
+                w->dir_buf[depth] = malloc(WALK_DIR_BUF_SIZE);
+                if (!w->dir_buf[depth])
+                        return -ENOMEM;
+        }
+        buf = w->dir_buf[depth];
+        if (lseek(fd, 0, SEEK_SET) < 0) {
+                if (!walking)
+                        return -errno;
+                return walk_error(w, w->path, "cannot read directory: %s", strerror(errno));
+        }
+
+        for (;;) {
+                ssize_t n = getdents64(fd, buf, WALK_DIR_BUF_SIZE);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (!walking)
+                                return -errno;
+                        r = walk_error(w, w->path, "cannot read directory: %s", strerror(errno));
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+                if (n == 0)
+                        break;
+
+                for (size_t off = 0; off < (size_t) n;) {
+                        const struct dirent64 *de = (const struct dirent64 *) (buf + off);
+                        size_t entry_len;
+
+                        off += de->d_reclen;
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        n_entries++;
+                        hash += entry_hash(de->d_name, de->d_ino, de->d_type);
+                        if (!walking || w->changed)
+                                continue;
+                        /* The monitor's reserve is neither an overlay nor a directory to walk. */
+                        if (w->dirs[index].parent == UINT_MAX && streq(de->d_name, WALK_RESERVE_NAME))
+                                continue;
+
+                        r = path_append(w, len, de->d_name, &entry_len);
+                        if (r < 0)
+                                return r;
+                        if (w->part == WALK_PART_BOXES && w->dirs[index].parent == UINT_MAX) {
+                                free(w->box);
+                                w->box = strdup(de->d_name);
+                                if (!w->box)
+                                        return -ENOMEM;
+                        }
+                        r = walk_entry(w, fd, index, de->d_name, de->d_ino, de->d_type, entry_len, depth);
+                        w->path[len] = 0;
+                        if (r < 0)
+                                return r;
+                }
+        }
+        *ret_hash = hash;
+        *ret_n = n_entries;
+        return 0;
+}
+
+/*
+ * Walks one directory (fd is taken) and everything under it. w->path is its
+ * path (len bytes); parent and name say how to reach it again.
+ */
+static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via_link, size_t len,
+                    unsigned depth) {
+        _cleanup_close_ int owned = fd;
+        size_t index;
+        struct stat st;
+        int r;
+
+        if (depth > WALK_MAX_DEPTH)
+                return walk_error(w, w->path, "directory tree deeper than %u levels", WALK_MAX_DEPTH);
+        if (fstat(fd, &st) < 0)
+                return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
+
+        for (unsigned i = 0; i < w->n_ancestors; i++)
+                if (w->ancestors[i].dev == st.st_dev && w->ancestors[i].ino == st.st_ino)
+                        return walk_error(w, w->path, "directory loop: the link leads back to '%s' above it",
+                                          w->path);
+        /* Reached again under another name (two links to one box): it is walked once. */
+        r = idset_add(&w->seen, st.st_dev, st.st_ino);
+        if (r <= 0)
+                return r;
+
+        r = record_add(w, fd, parent, name, via_link, &st, &index);
+        if (r == -E2BIG)
+                return walk_error(w, w->path, "more than %u directories in one walk", WALK_MAX_DIRS);
+        if (r < 0)
+                return r;
+        TAKE_FD(owned);
+
+        w->ancestors[w->n_ancestors++] = (FileId) { st.st_dev, st.st_ino };
+        r = list_dir(w, index, len, depth, /* walking= */ true, &w->dirs[index].hash, &w->dirs[index].n_entries);
+        w->n_ancestors--;
+        if (r < 0)
+                return r;
+
+        /* A listing that came back empty although the link count says there are subdirectories. */
+        if (w->dirs[index].n_entries == 0 && st.st_nlink > 2)
+                return walk_error(w, w->path,
+                                  "directory listing is empty but its link count (%lu) says it has subdirectories",
+                                  (unsigned long) st.st_nlink);
+        return 0;
+}
+
+/* Opens <home>/<top> following links; a link that leads nowhere is an error, a missing top is empty. */
+static int walk_top(Walk *w, WalkPart part) {
+        const char *top = walk_part_to_string(part);
+        _cleanup_close_ int fd = -1;
+        size_t len = strlen(w->home);
+        struct stat lst;
+        int r;
+
+        w->part = part;
+        w->box = mfree(w->box);
+        if (len + 1 > w->path_allocated) {
+                char *p = realloc(w->path, len + 1);
+
+                if (!p)
+                        return -ENOMEM;
+                w->path = p;
+                w->path_allocated = len + 1;
+        }
+        memcpy(w->path, w->home, len + 1);
+        r = path_append(w, len, top, &len);
+        if (r < 0)
+                return r;
+
+        fd = openat(w->home_fd, top, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+                int e = errno;
+
+                if (fstatat(w->home_fd, top, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT) {
+                                w->top_absent[part] = true;
+                                return 0;
+                        }
+                        return walk_error(w, w->path, "cannot stat: %s", strerror(errno));
+                }
+                if (S_ISLNK(lst.st_mode)) {
+                        _cleanup_free_ char *target = NULL;
+
+                        (void) path_readlinkat(w->home_fd, top, &target);
+                        return walk_error(w, w->path, "symbolic link to '%s' cannot be followed: %s",
+                                          strna(target), strerror(e));
+                }
+                return walk_error(w, w->path, "cannot list directory: %s", strerror(e));
+        }
+        r = fstatat(w->home_fd, top, &lst, AT_SYMLINK_NOFOLLOW);
+        return walk_dir(w, TAKE_FD(fd), UINT_MAX, top, r >= 0 && S_ISLNK(lst.st_mode), len, 0);
+}
+
+/* After the pass: every directory must still be what was listed. */
+static int walk_verify(Walk *w) {
+        for (size_t p = 0; p < _WALK_PART_MAX; p++) {
+                struct stat st;
+
+                if (w->top_absent[p] && fstatat(w->home_fd, walk_part_to_string(p), &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                        return walk_changed(w, "'%s/%s' appeared while the home was walked", w->home,
+                                            walk_part_to_string(p));
+        }
+
+        for (size_t i = 0; i < w->n_dirs && !w->changed; i++) {
+                DirRecord *d = &w->dirs[i];
+                _cleanup_free_ char *path = NULL;
+                struct stat st;
+                bool same;
+                int r;
+
+                same = fstat(d->fd, &st) >= 0 && st.st_dev == d->dev && st.st_ino == d->ino &&
+                       st.st_nlink == d->nlink && st.st_size == d->size && ts_eq(st.st_mtim, d->mtime) &&
+                       ts_eq(st.st_ctim, d->ctime);
+                if (same && d->via_link) {
+                        int base = d->parent == UINT_MAX ? w->home_fd : w->dirs[d->parent].fd;
+
+                        same = fstatat(base, d->name, &st, 0) >= 0 && st.st_dev == d->dev && st.st_ino == d->ino;
+                } else if (same && d->parent == UINT_MAX)
+                        same = fstatat(w->home_fd, d->name, &st, 0) >= 0 && st.st_dev == d->dev &&
+                               st.st_ino == d->ino;
+                if (same && d->racy) {
+                        uint64_t hash, n;
+
+                        r = list_dir(w, i, 0, 0, /* walking= */ false, &hash, &n);
+                        if (r == -ENOMEM)
+                                return r;
+                        same = r >= 0 && hash == d->hash && n == d->n_entries;
+                }
+                if (same)
+                        continue;
+
+                path = record_path(w, i);
+                if (!path)
+                        return -ENOMEM;
+                r = walk_changed(w, "directory '%s' changed while it was walked", path);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Every directory of a pass stays open until it is verified: make room for a large home. */
+static void bump_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb, void *userdata,
+              WalkStats *ret_stats) {
+        static const WalkOptions default_options = {};
+        const WalkOptions *o = opts ?: &default_options;
+        unsigned max_passes = o->max_passes ?: WALK_MAX_PASSES;
+        Walk w = {
+                .o = o,
+                .cb = cb,
+                .userdata = userdata,
+                .home = home,
+                .home_fd = -1,
+        };
+        WalkStats stats = {};
+        int r = 0;
+
+        if (!home || !cb || !cb->overlay)
+                return -EINVAL;
+
+        w.home_fd = open(home, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+        if (w.home_fd < 0)
+                return -errno;
+        bump_fd_limit();
+
+        for (stats.passes = 1;; stats.passes++) {
+                int64_t start = now_file_clock_nsec() - WALK_RACY_WINDOW_NSEC;
+
+                walk_pass_done(&w);
+                w.racy_since = (struct timespec) { .tv_sec = start / 1000000000, .tv_nsec = start % 1000000000 };
+                if (cb->begin) {
+                        r = cb->begin(stats.passes, userdata);
+                        if (r < 0)
+                                break;
+                }
+
+                r = walk_top(&w, WALK_PART_BOXES);
+                if (r >= 0 && !w.changed)
+                        r = walk_top(&w, WALK_PART_BASES);
+                if (r >= 0 && !w.changed && !o->test_no_consistency)
+                        r = walk_verify(&w);
+                if (r < 0)
+                        break;
+                if (o->test_no_consistency)
+                        w.changed = mfree(w.changed);
+                if (!w.changed) {
+                        stats.n_dirs = w.n_dirs;
+                        for (size_t i = 0; i < w.n_dirs; i++)
+                                stats.n_racy += w.dirs[i].racy;
+                        break;
+                }
+                if (stats.passes >= max_passes) {
+                        stats.unstable = TAKE_PTR(w.changed);
+                        r = -EAGAIN;
+                        break;
+                }
+        }
+
+        walk_done(&w);
+        if (ret_stats)
+                *ret_stats = stats;
+        else
+                walk_stats_done(&stats);
+        return r;
+}
+
+void walk_stats_done(WalkStats *s) {
+        s->unstable = mfree(s->unstable);
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The one walk of a boxlite home (DESIGN.md sections 1 and 3): every overlay
+ * under <home>/boxes/ and <home>/bases/. The GC's pinned set,
+ * "boxlite-chainwalk --home" and "--usage" all see a home through it.
+ *
+ * What it visits:
+ *   - under boxes/, every regular file named *.qcow2 or *.qcow, and any other
+ *     regular file that starts with the qcow magic (a box may keep overlays
+ *     under other names); under bases/, files named like qcow images;
+ *   - hidden entries too (boxes/.tmpXXXXXX is a clone being staged), except
+ *     the monitor's reserve file (.boxlite-reserve);
+ *   - symbolic links are followed anywhere, absolute or relative, to
+ *     directories and to files, boxes/ and bases/ included. A link that cannot
+ *     be followed (dangling, permission, ELOOP) is an error, never "nothing":
+ *     the caller fails closed. A directory reached again through one of its
+ *     own descendants is a loop (an error); a directory reached twice by other
+ *     names (two links to one box) is walked once.
+ *
+ * Consistency: a pass counts only if nothing it listed changed while it ran.
+ *   1. Each directory is fstat'ed before it is listed, and the listing is
+ *      hashed (names, inode numbers, types).
+ *   2. Every entry is opened relative to the listed directory's fd, and the
+ *      inode opened must be the one the listing named: an entry that vanished,
+ *      changed type or was replaced (renameat2(RENAME_EXCHANGE)) ends the pass.
+ *   3. Directory fds stay open; after the pass each directory is fstat'ed
+ *      again and must be unchanged (inode, size, link count, mtime, ctime).
+ *      A directory whose times lie within WALK_RACY_WINDOW_NSEC of the pass's
+ *      start is "racy": a change in the same timestamp tick leaves its times
+ *      equal, so it is also listed again and its hash must be equal. Symbolic
+ *      links to directories are followed again and must reach the same
+ *      directory.
+ *   A pass that fails these checks is thrown away (the begin callback tells
+ *   the caller to forget it) and the walk starts again, at most
+ *   WALK_MAX_PASSES times; then home_walk() returns -EAGAIN (a home that never
+ *   holds still) and the caller fails closed.
+ *
+ * Errors that are about the home, not the race (a directory that cannot be
+ * listed, a link that cannot be followed, a loop, the depth limit) go to the
+ * error callback and the walk goes on: the caller decides (the GC keeps).
+ *
+ * home_walk() returns 0 after a consistent pass, -EAGAIN as above, a callback's
+ * negative errno, or -ENOMEM. A home directory that does not exist is -ENOENT;
+ * a home without boxes/ or bases/ walks as empty.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define WALK_MAX_PASSES 4U
+#define WALK_MAX_DEPTH 16U
+#define WALK_MAX_DIRS 1000000U
+#define WALK_RACY_WINDOW_NSEC (INT64_C(2) * 1000000000)
+#define WALK_RESERVE_NAME ".boxlite-reserve"
+
+typedef enum WalkPart {
+        WALK_PART_BOXES,
+        WALK_PART_BASES,
+        _WALK_PART_MAX,
+        _WALK_PART_INVALID = -22,
+} WalkPart;
+
+const char *walk_part_to_string(WalkPart p);
+
+typedef struct WalkOverlay {
+        const char *path;   /* as walked from the home, through links by their names */
+        int dir_fd;         /* the directory that lists it */
+        const char *name;   /* its name in dir_fd */
+        WalkPart part;
+        const char *box;    /* under boxes/: the box (first component); NULL under bases/ */
+        dev_t dev;          /* the listed file (after following a link) */
+        ino_t ino;
+        int fd;             /* open O_RDONLY on it; the callback reads, never closes it */
+        const struct stat *st;
+} WalkOverlay;
+
+/*
+ * The overlay callback returns 0 to go on, WALK_CHANGED when the overlay was
+ * not the file the listing named (vanished or replaced: the pass is thrown
+ * away), or a negative errno to abort the walk.
+ */
+#define WALK_CHANGED 1
+
+typedef struct WalkCallbacks {
+        int (*begin)(unsigned pass, void *userdata);
+        int (*overlay)(const WalkOverlay *o, void *userdata);
+        int (*error)(const char *path, const char *message, void *userdata);
+} WalkCallbacks;
+
+typedef struct WalkOptions {
+        unsigned max_passes;        /* 0: WALK_MAX_PASSES */
+        bool test_no_consistency;   /* test hook: today's walk (a vanished entry is nothing, no checks) */
+} WalkOptions;
+
+typedef struct WalkStats {
+        unsigned passes;            /* passes run, the consistent one included */
+        size_t n_dirs;              /* directories of the consistent pass */
+        size_t n_racy;              /* of those, listed again because their times were too recent */
+        char *unstable;             /* -EAGAIN: what changed in the last pass */
+} WalkStats;
+
+int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb, void *userdata,
+              WalkStats *ret_stats);
+void walk_stats_done(WalkStats *s);
