@@ -472,7 +472,11 @@ end:    do
 #define W_UNLOCK        skip
 #endif
 
+#ifdef DIRS
+proctype gc() {         /* run by init once boxes/ is laid out */
+#else
 active proctype gc() {
+#endif
         byte pin[NI];   /* generations a walk found in a chain, as bits */
         bit inc;        /* the walk was not complete */
         byte cand[NI];  /* the generation scanned under each name; 0 once kept */
@@ -710,7 +714,7 @@ proctype remover() {
         tmp = at[1]; at[1] = at[2]; at[2] = tmp; tmp = 0; \
         printf("mover: exchanges the box directories under names 1 and 2 (slots 1 and 2)")
 #endif
-active proctype mover() {
+proctype mover() {
         byte tmp;
 
 end:    do
@@ -727,6 +731,8 @@ init {
                 cur[0] = 1; cur[1] = 1; ngen[0] = 1; ngen[1] = 1;
 #ifdef DIRS
                 at[0] = 1; at[1] = 2; at[2] = 3;   /* boxes/ is older than the tick */
+                run gc();
+                run mover();
 #endif
                 run starter(1);
 #if NSTART > 1
