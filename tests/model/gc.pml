@@ -35,6 +35,28 @@
  *                 until their overlay is in place; the GC holds it exclusive
  *                 from phase 1 to the end of its run
  *   LIVENESS      compile the LTL properties (pan -a -f -N <name>)
+ *
+ * Directory renames during the walk of boxes/ (see "Box directories" below):
+ *   RENAME        the box directory of slot 1 moves between two names of
+ *                 boxes/, back and forth, for ever
+ *   EXCHANGE      the box directories of slots 1 and 2 are exchanged
+ *                 (renameat2(RENAME_EXCHANGE)), back and forth, for ever
+ *   with either, the walk is the consistent walk of helpers/lib/walk.c, or:
+ *   WALK_ENOENT_IS_EMPTY  today's walk: one pass, each listed name opened
+ *                 right after it is listed; a name gone meanwhile references
+ *                 nothing, and nothing is verified
+ *   TRUST_TIMES   mutant: a racy directory is not re-listed, its timestamps
+ *                 are trusted
+ *   NO_INO_CHECK  mutant: an opened box directory is not compared with the
+ *                 inode its name had in the listing
+ *   ONE_CALL_RELIST  proposed fix: the re-list of a racy directory is one
+ *                 getdents() call, which sees the whole directory at once (by
+ *                 default every listing reads each entry by a call of its
+ *                 own, with renames in between, as in a directory too large
+ *                 for one buffer)
+ *   RACY_RESTART  proposed fix: a pass that took a racy directory never
+ *                 counts; the walk waits for the clock to leave the tick and
+ *                 starts again (instead of re-listing)
  *   NSTART, NCLONE, NREMOVE, NCRASH   how many starts (1 or 2), clones
  *                 (0 or 1), removals (0 or 1) and killed GC runs; by
  *                 default 2, 1, 1 and 1
@@ -53,6 +75,13 @@
 #define NCRASH 1
 #endif
 
+#if defined(RENAME) && defined(EXCHANGE)
+#error "RENAME and EXCHANGE are separate variants"
+#endif
+#if defined(RENAME) || defined(EXCHANGE)
+#define DIRS 1          /* box directories under names of boxes/, walked by name */
+#endif
+
 #define NI 2            /* disk-image names */
 #define NS 3            /* slot 0: snapshot/clone target, walked first; 1, 2: the starts' boxes */
 
@@ -69,6 +98,32 @@ byte og[NS];            /* the generation the overlay was created on */
 #endif
 #ifdef LOCKED
 byte lk;                /* the home lock: 0 free, 255 held by the GC, else its shared holders */
+#endif
+#ifdef DIRS
+/*
+ * Box directories. Slot s's overlay lives in a box directory of its own,
+ * which exists from the start (an empty directory references nothing). The
+ * names of boxes/ are numbered in the order getdents() returns them (hash
+ * order, so a rename can move an entry behind or ahead of a listing that is
+ * under way). at[p]: the directory (slot + 1, which is also its inode) under
+ * name p, 0 none.
+ *   RENAME:   names 0, 2: slots 0, 2; slot 1 moves between names 1 and 3
+ *             (ahead of slot 2 in the listing, and behind it)
+ *   EXCHANGE: names 0, 1, 2: slots 0, 1, 2; slots 1 and 2 trade names
+ * Timestamps of boxes/ (mtime and ctime change together on every rename in
+ * it) are coarse: a change within the tick of the current timestamp leaves it
+ * as it is. One observer (the GC's walk) compares them, so two bits do:
+ *   rtick  boxes/'s timestamp lies in the current tick
+ *   ctchg  boxes/'s timestamp differs from the one the walk took last
+ */
+#ifdef RENAME
+#define NP 4
+#else
+#define NP 3
+#endif
+byte at[NP];
+bit rtick;
+bit ctchg;
 #endif
 
 #define REFS(i)    (ov[0] == (i) + 1 || ov[1] == (i) + 1 || ov[2] == (i) + 1)
@@ -170,8 +225,8 @@ end:    do
 #endif
 
 /* Walk n reads slot s: the overlay's backing name, resolved to the file it names now. */
-#define WALK(n, s) \
-        d_step { \
+#define WALK(n, s) d_step { WALK_SLOT(n, s) }
+#define WALK_SLOT(n, s) \
                 if \
                 :: ov[s] == 0 -> printf("gc: walk %d: slot %d is empty\n", n, s) \
                 :: ov[s] != 0 && cur[ov[s] - 1] == 0 -> \
@@ -180,8 +235,152 @@ end:    do
                 :: ov[s] != 0 && cur[ov[s] - 1] != 0 -> \
                         pin[ov[s] - 1] = pin[ov[s] - 1] | (1 << cur[ov[s] - 1]); \
                         printf("gc: walk %d: slot %d pins image %d\n", n, s, ov[s] - 1) \
+                fi
+
+#ifndef DIRS
+/* The walk of the home: the slots in a fixed order (nothing moves). */
+#define WALK_HOME(n) WALK(n, 0); WALK(n, 1); WALK(n, 2)
+#else
+/*
+ * A name whose entry never changes (slot 0's, and slot 2's under RENAME)
+ * gives the same answer to every listing and every open, so listing and
+ * opening it are left out (those steps commute with every other step); only
+ * reading its directory is a step.
+ */
+#ifdef WALK_ENOENT_IS_EMPTY
+/*
+ * Today's walk (gc.c, refs_walk_dir()): each entry is opened as soon as
+ * getdents() has returned it; a name that is gone by then is taken to
+ * reference nothing, and whatever directory the name leads to is read.
+ */
+#define WALK_NAME(n, q) \
+        d_step { lst[q] = at[q]; printf("gc: walk %d: lists name %d: inode %d\n", n, q, at[q]) }; \
+        if \
+        :: lst[q] == 0 -> skip \
+        :: else -> \
+                d_step { \
+                        if \
+                        :: at[q] == 0 -> \
+                                printf("gc: walk %d: name %d is gone (ENOENT): references nothing\n", n, q) \
+                        :: else -> \
+                                printf("gc: walk %d: opens name %d: inode %d\n", n, q, at[q]); \
+                                WALK_SLOT(n, at[q] - 1) \
+                        fi \
+                } \
+        fi
+#ifdef RENAME
+#define WALK_HOME(n) \
+        WALK(n, 0); WALK_NAME(n, 1); WALK(n, 2); WALK_NAME(n, 3); \
+        d_step { lst[1] = 0; lst[3] = 0 }
+#else
+#define WALK_HOME(n) \
+        WALK(n, 0); WALK_NAME(n, 1); WALK_NAME(n, 2); \
+        d_step { lst[1] = 0; lst[2] = 0 }
+#endif
+#else
+/*
+ * The consistent walk (walk.c). One pass: fstat boxes/ (take its timestamp,
+ * note whether it is racy), list it, open every listed name and check that
+ * it leads to the listed inode (ENOENT or another inode: the pass is void),
+ * read each opened directory through its descriptor; then fstat boxes/ again
+ * (timestamp changed: void) and, if it was racy, list it again (a different
+ * listing: void). A void pass starts the walk again; after NPASS passes the
+ * walk fails closed (inc: nothing is deleted).
+ */
+#define NPASS 4
+#define LIST(n, q) d_step { lst[q] = at[q]; printf("gc: walk %d: lists name %d: inode %d\n", n, q, at[q]) }
+#define RELIST(n, q) d_step { chg = chg || lst[q] != at[q]; \
+                              printf("gc: walk %d: lists name %d again: inode %d\n", n, q, at[q]) }
+#ifdef RENAME
+#define MV1 1           /* the names whose entries change */
+#define MV2 3
+#else
+#define MV1 1
+#define MV2 2
+#endif
+#ifdef ONE_CALL_RELIST
+#define RELIST_ALL(n) d_step { chg = (lst[MV1] != at[MV1] || lst[MV2] != at[MV2]); \
+                               printf("gc: walk %d: lists boxes/ again in one call: changed %d\n", n, chg) }
+#else
+#define RELIST_ALL(n) RELIST(n, MV1); RELIST(n, MV2)
+#endif
+#ifdef NO_INO_CHECK
+#define SAME_INODE(q) (at[q] != 0)
+#else
+#define SAME_INODE(q) (at[q] == lst[q])
+#endif
+/* openat(boxes/, name q), check the inode; then read the directory through the descriptor */
+#define OPEN(n, q) \
+        if \
+        :: chg || lst[q] == 0 -> skip \
+        :: else -> \
+                d_step { \
+                        if \
+                        :: SAME_INODE(q) -> opn = at[q]; \
+                                printf("gc: walk %d: opens name %d: inode %d\n", n, q, at[q]) \
+                        :: else -> chg = 1; \
+                                printf("gc: walk %d: opens name %d: gone or another inode, the pass is void\n", n, q) \
+                        fi \
+                }; \
+                if \
+                :: chg -> skip \
+                :: else -> d_step { WALK_SLOT(n, opn - 1); opn = 0 } \
                 fi \
-        }
+        fi
+#define READ_STATIC(n, s) \
+        if \
+        :: chg -> skip \
+        :: else -> WALK(n, s) \
+        fi
+#ifdef RENAME
+#define LIST_ALL(n) LIST(n, 1); LIST(n, 3)
+#define OPEN_ALL(n) READ_STATIC(n, 0); OPEN(n, 1); READ_STATIC(n, 2); OPEN(n, 3)
+#else
+#define LIST_ALL(n) LIST(n, 1); LIST(n, 2)
+#define OPEN_ALL(n) READ_STATIC(n, 0); OPEN(n, 1); OPEN(n, 2)
+#endif
+#ifdef TRUST_TIMES
+#define RACY_CHECK(n) skip
+#elif defined(RACY_RESTART)
+/* a racy pass never counts: wait until the clock has left the tick, then start again */
+#define RACY_CHECK(n) \
+        if \
+        :: !chg && racy -> d_step { chg = 1; printf("gc: walk %d: boxes/ was racy, the pass is void\n", n) }; \
+                rtick == 0 \
+        :: else -> skip \
+        fi
+#else
+#define RACY_CHECK(n) \
+        if \
+        :: !chg && racy -> RELIST_ALL(n) \
+        :: else -> skip \
+        fi
+#endif
+#define WALK_HOME(n) \
+        pass = 0; \
+        do \
+        :: atomic { ctchg = 0; racy = rtick; chg = 0;   /* atomic: a loop cannot jump into a d_step */ \
+                    printf("gc: walk %d, pass %d: fstat boxes/ (racy %d)\n", n, pass + 1, racy) }; \
+                LIST_ALL(n); \
+                OPEN_ALL(n); \
+                if \
+                :: !chg -> d_step { chg = ctchg; printf("gc: walk %d: fstat boxes/ again: changed %d\n", n, chg) } \
+                :: else -> skip \
+                fi; \
+                RACY_CHECK(n); \
+                if \
+                :: !chg -> break \
+                :: chg && pass < NPASS - 1 -> \
+                        d_step { pass++; inc = 0; pin[0] = 0; pin[1] = 0; \
+                                 printf("gc: walk %d: boxes/ changed, starts again\n", n) } \
+                :: chg && pass == NPASS - 1 -> \
+                        d_step { inc = 1; printf("gc: walk %d: boxes/ never held still: fails closed\n", n) }; \
+                        break \
+                fi \
+        od; \
+        atomic { pass = 0; chg = 0; racy = 0; lst[MV1] = 0; lst[MV2] = 0 }
+#endif
+#endif
 
 /*
  * A run may be killed after any step that changed the file system. (Killing
@@ -273,12 +472,23 @@ end:    do
 #define W_UNLOCK        skip
 #endif
 
+#ifdef DIRS
+proctype gc() {         /* run by init once boxes/ is laid out */
+#else
 active proctype gc() {
+#endif
         byte pin[NI];   /* generations a walk found in a chain, as bits */
         bit inc;        /* the walk was not complete */
         byte cand[NI];  /* the generation scanned under each name; 0 once kept */
         bit mov[NI];    /* moved aside */
         byte crashes;
+#ifdef DIRS
+        byte lst[NP];   /* the listing of boxes/: the inode under each name */
+        byte opn;       /* the directory just opened */
+        bit racy;       /* boxes/'s timestamp was in the current tick at the pass's first fstat */
+        bit chg;        /* the pass is void */
+        byte pass;
+#endif
 
 end:    do
         :: /* recover_aside(): put back what a killed run left aside */
@@ -286,7 +496,7 @@ end:    do
                 RECOVER(1);
 
                 /* refs_collect(): the first walk */
-                WALK(1, 0); WALK(1, 1); WALK(1, 2);
+                WALK_HOME(1);
 
                 /* scan_candidates(): statx each name */
                 cand[0] = cur[0];
@@ -312,7 +522,7 @@ end:    do
 #ifndef NO_RECHECK
                 /* recheck_and_unlink(): phase 2, the second walk (a no-op if nothing was moved) ... */
                 if
-                :: mov[0] || mov[1] -> WALK(2, 0); WALK(2, 1); WALK(2, 2)
+                :: mov[0] || mov[1] -> WALK_HOME(2)
                 :: else -> skip
                 fi;
 #endif
@@ -487,10 +697,43 @@ proctype remover() {
         fi
 }
 
+#ifdef DIRS
+/*
+ * Renames in boxes/, for ever. A rename in the tick of boxes/'s current
+ * timestamp leaves the timestamp as it is; otherwise it sets a new one, which
+ * then lies in the current tick until the clock moves on.
+ */
+#ifdef RENAME
+#define MOVE \
+        if \
+        :: at[1] != 0 -> at[3] = at[1]; at[1] = 0; printf("mover: renames the box directory of slot 1 (inode 2) from name 1 to name 3") \
+        :: else -> at[1] = at[3]; at[3] = 0; printf("mover: renames the box directory of slot 1 (inode 2) from name 3 to name 1") \
+        fi
+#else
+#define MOVE \
+        tmp = at[1]; at[1] = at[2]; at[2] = tmp; tmp = 0; \
+        printf("mover: exchanges the box directories under names 1 and 2 (slots 1 and 2)")
+#endif
+proctype mover() {
+        byte tmp;
+
+end:    do
+        :: d_step { rtick -> MOVE; printf(" (same tick: boxes/ keeps its timestamp)\n") }
+        :: d_step { !rtick -> MOVE; ctchg = 1; rtick = 1; printf(" (boxes/ gets a new timestamp)\n") }
+        :: d_step { rtick -> rtick = 0; printf("mover: the timestamp clock leaves the tick\n") }
+        od
+}
+#endif
+
 init {
         /* Both images are cached, unreferenced and older than the grace. */
         atomic {
                 cur[0] = 1; cur[1] = 1; ngen[0] = 1; ngen[1] = 1;
+#ifdef DIRS
+                at[0] = 1; at[1] = 2; at[2] = 3;   /* boxes/ is older than the tick */
+                run gc();
+                run mover();
+#endif
                 run starter(1);
 #if NSTART > 1
                 run starter(2);
