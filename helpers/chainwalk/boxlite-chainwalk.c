@@ -37,8 +37,10 @@ static void help(void) {
                "Options:\n"
                "  -h --help             Show this help and exit\n"
                "     --version          Show the version and exit\n"
-               "     --home PATH        Walk every PATH/boxes/*/disks/*.qcow2 (default without IMAGE:\n"
-               "                        $BOXLITE_HOME, /var/lib/boxlite for root, ~/.boxlite otherwise)\n"
+               "     --home PATH        Walk every overlay of the home, as the GC sees them: under\n"
+               "                        PATH/boxes/ (disks, snapshots, staged clones) and PATH/bases/,\n"
+               "                        symbolic links followed (default without IMAGE: $BOXLITE_HOME,\n"
+               "                        /var/lib/boxlite for root, ~/.boxlite otherwise)\n"
                "     --json             Print each chain as a JSON array of layers, with the fields of\n"
                "                        'qemu-img info --backing-chain --output=json' (one array per line\n"
                "                        when several chains are walked)\n"
@@ -241,18 +243,7 @@ static void print_chain_human(const Chain *c) {
         }
 }
 
-static int walk_one(const char *image, size_t n_total, bool *all_complete) {
-        _cleanup_(chain_freep) Chain *c = NULL;
-        ChainOptions o = {
-                .max_depth = arg_max_depth,
-                .reader = arg_reader,
-        };
-        int r;
-
-        r = chain_walk(image, &o, &c);
-        if (r < 0)
-                return log_error_errno(r, "Failed to walk '%s': %m", image);
-
+static int report_chain(const char *image, const Chain *c, size_t n_total, bool *all_complete) {
         if (!chain_complete(c)) {
                 _cleanup_free_ char *reason = utf8_sanitize(c->error_reason);
 
@@ -284,6 +275,46 @@ static int walk_one(const char *image, size_t n_total, bool *all_complete) {
         return 0;
 }
 
+static int walk_one(const char *image, size_t n_total, bool *all_complete) {
+        _cleanup_(chain_freep) Chain *c = NULL;
+        ChainOptions o = {
+                .max_depth = arg_max_depth,
+                .reader = arg_reader,
+        };
+        int r;
+
+        r = chain_walk(image, &o, &c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to walk '%s': %m", image);
+        return report_chain(image, c, n_total, all_complete);
+}
+
+/* Every overlay of the home, through the walk the GC uses; what cannot be walked is an error. */
+static int walk_home(const char *home, bool *all_complete) {
+        _cleanup_(home_scan_done) HomeScan scan = {};
+        ChainOptions o = {
+                .max_depth = arg_max_depth,
+                .reader = arg_reader,
+        };
+        int r;
+
+        r = home_scan(home, &o, &scan);
+        if (r < 0)
+                return log_error_errno(r, "Failed to walk the overlays of home '%s': %m", home);
+
+        for (size_t i = 0; i < scan.n_errors; i++) {
+                *all_complete = false;
+                if (!arg_quiet)
+                        log_error("'%s': %s", scan.errors[i].path, scan.errors[i].message);
+        }
+        for (size_t i = 0; i < scan.n_overlays; i++) {
+                r = report_chain(scan.overlays[i].path, scan.overlays[i].chain, 0, all_complete);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_strv_free_ char **images = NULL;
         bool all_complete = true;
@@ -308,26 +339,20 @@ int main(int argc, char *argv[]) {
                                 return log_oom(), EXIT_FAILURE;
                 }
         } else {
-                _cleanup_free_ char *failed = NULL;
-
                 if (!arg_home) {
                         r = path_default_home(&arg_home);
                         if (r < 0)
                                 return log_error_errno(r, "Failed to determine the boxlite home: %m"),
                                        EXIT_FAILURE;
                 }
-                r = home_list_disk_overlays(arg_home, &images, &failed);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to list the overlays of home '%s': cannot read '%s': %m",
-                                        arg_home, strna(failed));
-                        free(arg_home);
-                        return EXIT_FAILURE;
-                }
+                r = walk_home(arg_home, &all_complete);
+                free(arg_home);
+                return r < 0 || !all_complete ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         n = strv_length(images);
         for (size_t i = 0; i < n; i++) {
-                r = walk_one(images[i], arg_home ? 0 : n, &all_complete);
+                r = walk_one(images[i], n, &all_complete);
                 if (r < 0)
                         break;
         }

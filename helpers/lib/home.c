@@ -1,16 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "home.h"
 #include "macro.h"
-#include "path-util.h"
 
 void strv_free(char **l) {
         strv_freep(&l);
@@ -24,148 +20,116 @@ size_t strv_length(char *const *l) {
         return n;
 }
 
-typedef struct StrvBuilder {
-        char **v;
-        size_t n, allocated;
-} StrvBuilder;
+typedef struct Scan {
+        HomeScan s;
+        size_t allocated_overlays;
+        const ChainOptions *chain_options;
+} Scan;
 
-static int strv_builder_add(StrvBuilder *b, char *s) {
-        if (b->n + 2 > b->allocated) {
-                size_t a = MAX(b->allocated * 2, (size_t) 16);
-                char **v = realloc(b->v, a * sizeof(char *));
-                if (!v) {
-                        free(s);
-                        return -ENOMEM;
-                }
-                b->v = v;
-                b->allocated = a;
+static void scan_reset(HomeScan *s) {
+        for (size_t i = 0; i < s->n_overlays; i++) {
+                free(s->overlays[i].path);
+                free(s->overlays[i].box);
+                chain_free(s->overlays[i].chain);
         }
-        b->v[b->n++] = s;
-        b->v[b->n] = NULL;
+        s->overlays = mfree(s->overlays);
+        s->n_overlays = 0;
+        for (size_t i = 0; i < s->n_errors; i++) {
+                free(s->errors[i].path);
+                free(s->errors[i].message);
+        }
+        s->errors = mfree(s->errors);
+        s->n_errors = 0;
+}
+
+void home_scan_done(HomeScan *s) {
+        scan_reset(s);
+        *s = (HomeScan) {};
+}
+
+static int scan_begin(unsigned pass, void *userdata) {
+        Scan *sc = userdata;
+
+        scan_reset(&sc->s);
+        sc->allocated_overlays = 0;
+        sc->s.passes = pass;
         return 0;
 }
 
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-
-/* Reads the names in a directory; readdir errors are reported, not mistaken for the end. */
-static int list_dir(const char *path, char ***ret) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        StrvBuilder b = {};
-        struct dirent *de;
+static int scan_overlay(const WalkOverlay *o, void *userdata) {
+        Scan *sc = userdata;
+        HomeOverlay *h;
         int r;
 
-        d = opendir(path);
-        if (!d)
-                return -errno;
-        for (;;) {
-                char *s;
+        if (sc->s.n_overlays >= sc->allocated_overlays) {
+                size_t a = MAX(sc->allocated_overlays * 2, (size_t) 64);
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0) {
-                                r = -errno;
-                                strv_free(b.v);
-                                return r;
-                        }
-                        break;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                s = strdup(de->d_name);
-                if (!s || strv_builder_add(&b, s) < 0) {
-                        strv_free(b.v);
+                h = realloc(sc->s.overlays, a * sizeof(HomeOverlay));
+                if (!h)
                         return -ENOMEM;
-                }
+                sc->s.overlays = h;
+                sc->allocated_overlays = a;
         }
-        if (!b.v) {
-                b.v = calloc(1, sizeof(char *));
-                if (!b.v)
-                        return -ENOMEM;
-        }
-        if (b.n > 1)
-                qsort(b.v, b.n, sizeof(char *), cmp_str);
-        *ret = b.v;
-        return 0;
-}
-
-static int fail_path(char **ret_failed_path, const char *path, int r) {
-        if (ret_failed_path)
-                *ret_failed_path = strdup(path);
-        return r;
-}
-
-int home_list_disk_overlays(const char *home, char ***ret, char **ret_failed_path) {
-        _cleanup_strv_free_ char **boxes = NULL;
-        _cleanup_free_ char *boxes_dir = NULL;
-        StrvBuilder b = {};
-        int r;
-
-        if (asprintf(&boxes_dir, "%s/boxes", home) < 0)
+        h = &sc->s.overlays[sc->s.n_overlays];
+        *h = (HomeOverlay) {
+                .path = strdup(o->path),
+                .box = o->box ? strdup(o->box) : NULL,
+                .part = o->part,
+                .st = *o->st,
+        };
+        sc->s.n_overlays++;
+        if (!h->path || (o->box && !h->box))
                 return -ENOMEM;
+        r = chain_walk_fd(o->fd, o->path, sc->chain_options, &h->chain);
+        return r < 0 ? r : 0;
+}
 
-        r = list_dir(boxes_dir, &boxes);
-        if (r == -ENOENT) {
-                struct stat st;
+static int scan_add_error(HomeScan *s, const char *path, const char *message) {
+        HomeError *e = realloc(s->errors, (s->n_errors + 1) * sizeof(HomeError));
 
-                /* No boxes/ is an empty home; a missing home is an error. */
-                if (stat(home, &st) < 0)
-                        return fail_path(ret_failed_path, home, -errno);
-                b.v = calloc(1, sizeof(char *));
-                if (!b.v)
-                        return -ENOMEM;
-                *ret = b.v;
-                return 0;
+        if (!e)
+                return -ENOMEM;
+        s->errors = e;
+        e[s->n_errors] = (HomeError) { .path = strdup(path), .message = strdup(message) };
+        s->n_errors++;
+        return e[s->n_errors - 1].path && e[s->n_errors - 1].message ? 0 : -ENOMEM;
+}
+
+static int scan_error(const char *path, const char *message, void *userdata) {
+        return scan_add_error(&((Scan *) userdata)->s, path, message);
+}
+
+static int cmp_overlay(const void *a, const void *b) {
+        return strcmp(((const HomeOverlay *) a)->path, ((const HomeOverlay *) b)->path);
+}
+
+int home_scan(const char *home, const ChainOptions *chain_options, HomeScan *ret) {
+        static const WalkCallbacks callbacks = {
+                .begin = scan_begin,
+                .overlay = scan_overlay,
+                .error = scan_error,
+        };
+        Scan sc = { .chain_options = chain_options };
+        WalkStats stats = {};
+        int r;
+
+        r = home_walk(home, NULL, &callbacks, &sc, &stats);
+        if (r == -EAGAIN) {
+                _cleanup_free_ char *m = NULL;
+
+                if (asprintf(&m, "the home never held still: %u walks in a row saw it change (%s)", stats.passes,
+                             strna(stats.unstable)) < 0)
+                        r = -ENOMEM;
+                else
+                        r = scan_add_error(&sc.s, home, m);
         }
-        if (r < 0)
-                return fail_path(ret_failed_path, boxes_dir, r);
-
-        for (char **box = boxes; *box; box++) {
-                _cleanup_strv_free_ char **disks = NULL;
-                _cleanup_free_ char *disks_dir = NULL, *box_dir = NULL;
-                struct stat st;
-
-                if (filename_is_hidden(*box))
-                        continue;
-                if (asprintf(&box_dir, "%s/%s", boxes_dir, *box) < 0 ||
-                    asprintf(&disks_dir, "%s/disks", box_dir) < 0) {
-                        strv_free(b.v);
-                        return -ENOMEM;
-                }
-                if (stat(box_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                        continue;
-
-                r = list_dir(disks_dir, &disks);
-                if (r == -ENOENT)
-                        continue;
-                if (r < 0) {
-                        strv_free(b.v);
-                        return fail_path(ret_failed_path, disks_dir, r);
-                }
-                for (char **d = disks; *d; d++) {
-                        char *p;
-
-                        if (filename_is_hidden(*d) || !endswith(*d, ".qcow2"))
-                                continue;
-                        if (asprintf(&p, "%s/%s", disks_dir, *d) < 0 || strv_builder_add(&b, p) < 0) {
-                                strv_free(b.v);
-                                return -ENOMEM;
-                        }
-                }
+        walk_stats_done(&stats);
+        if (r < 0) {
+                home_scan_done(&sc.s);
+                return r;
         }
-
-        if (!b.v) {
-                b.v = calloc(1, sizeof(char *));
-                if (!b.v)
-                        return -ENOMEM;
-        }
-        *ret = b.v;
+        if (sc.s.n_overlays > 1)
+                qsort(sc.s.overlays, sc.s.n_overlays, sizeof(HomeOverlay), cmp_overlay);
+        *ret = sc.s;
         return 0;
 }

@@ -398,9 +398,8 @@ static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, u
         }
 }
 
-/* Reads a directory's listing from its start and hashes it; calls walk_entry() per entry when walking. */
-static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, bool walking, uint64_t *ret_hash,
-                    uint64_t *ret_n) {
+/* Reads a directory's listing, hashes it, and walks each entry. */
+static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *ret_hash, uint64_t *ret_n) {
         int fd = w->dirs[index].fd;
         uint64_t hash = 0, n_entries = 0;
         uint8_t *buf;
@@ -412,11 +411,6 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, bool walk
                         return -ENOMEM;
         }
         buf = w->dir_buf[depth];
-        if (lseek(fd, 0, SEEK_SET) < 0) {
-                if (!walking)
-                        return -errno;
-                return walk_error(w, w->path, "cannot read directory: %s", strerror(errno));
-        }
 
         for (;;) {
                 ssize_t n = getdents64(fd, buf, WALK_DIR_BUF_SIZE);
@@ -424,8 +418,6 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, bool walk
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (!walking)
-                                return -errno;
                         r = walk_error(w, w->path, "cannot read directory: %s", strerror(errno));
                         if (r < 0)
                                 return r;
@@ -443,7 +435,7 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, bool walk
                                 continue;
                         n_entries++;
                         hash += entry_hash(de->d_name, de->d_ino, de->d_type);
-                        if (!walking || w->changed)
+                        if (w->changed)
                                 continue;
                         /* The monitor's reserve is neither an overlay nor a directory to walk. */
                         if (w->dirs[index].parent == UINT_MAX && streq(de->d_name, WALK_RESERVE_NAME))
@@ -502,7 +494,7 @@ static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via
         TAKE_FD(owned);
 
         w->ancestors[w->n_ancestors++] = (FileId) { st.st_dev, st.st_ino };
-        r = list_dir(w, index, len, depth, /* walking= */ true, &w->dirs[index].hash, &w->dirs[index].n_entries);
+        r = list_dir(w, index, len, depth, &w->dirs[index].hash, &w->dirs[index].n_entries);
         w->n_ancestors--;
         if (r < 0)
                 return r;
@@ -562,6 +554,47 @@ static int walk_top(Walk *w, WalkPart part) {
         return walk_dir(w, TAKE_FD(fd), UINT_MAX, top, r >= 0 && S_ISLNK(lst.st_mode), len, 0);
 }
 
+/*
+ * Lists a racy directory again in one getdents64() call. One call runs under
+ * the directory's lock, so no rename can tear it; a listing read in several
+ * calls could be torn the same way twice and match a torn first listing (the
+ * model's "torn re-list", docs/gc-protocol-model.md). A listing that does not
+ * fit one call counts as changed.
+ */
+static int relist_dir(const DirRecord *d, uint64_t *ret_hash, uint64_t *ret_n) {
+        /* The largest record: 19 header bytes, a 255-byte name and its NUL, 8-byte aligned. */
+        size_t size = (size_t) (d->n_entries + 64) * 280;
+        _cleanup_free_ uint8_t *buf = NULL;
+        uint64_t hash = 0, n_entries = 0;
+        ssize_t n;
+
+        buf = malloc(size);
+        if (!buf)
+                return -ENOMEM;
+        if (lseek(d->fd, 0, SEEK_SET) < 0)
+                return -errno;
+        do
+                n = getdents64(d->fd, buf, size);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        for (size_t off = 0; off < (size_t) n;) {
+                const struct dirent64 *de = (const struct dirent64 *) (buf + off);
+
+                off += de->d_reclen;
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                n_entries++;
+                hash += entry_hash(de->d_name, de->d_ino, de->d_type);
+        }
+        /* Something left for a second call: the directory grew, it cannot be proven unchanged. */
+        if (getdents64(d->fd, buf, size) != 0)
+                return -ESTALE;
+        *ret_hash = hash;
+        *ret_n = n_entries;
+        return 0;
+}
+
 /* After the pass: every directory must still be what was listed. */
 static int walk_verify(Walk *w) {
         for (size_t p = 0; p < _WALK_PART_MAX; p++) {
@@ -590,9 +623,9 @@ static int walk_verify(Walk *w) {
                         same = fstatat(w->home_fd, d->name, &st, 0) >= 0 && st.st_dev == d->dev &&
                                st.st_ino == d->ino;
                 if (same && d->racy) {
-                        uint64_t hash, n;
+                        uint64_t hash = 0, n = 0;
 
-                        r = list_dir(w, i, 0, 0, /* walking= */ false, &hash, &n);
+                        r = relist_dir(d, &hash, &n);
                         if (r == -ENOMEM)
                                 return r;
                         same = r >= 0 && hash == d->hash && n == d->n_entries;

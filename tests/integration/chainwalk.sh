@@ -278,16 +278,16 @@ else
 fi
 
 # ---------------------------------------------------------------- --home
-mkdir -p home/images/disk-images home/boxes/b1/disks home/boxes/b2/disks home/boxes/.hidden/disks home/bases
+mkdir -p home/images/disk-images home/boxes/b1/disks home/boxes/b2/disks home/boxes/.tmpAbc123/disks home/bases
 truncate -s 8M home/images/disk-images/sha256-aa.ext4
 qimg -f qcow2 -b "$T/home/images/disk-images/sha256-aa.ext4" -F raw home/boxes/b1/disks/disk.qcow2
 qimg -f qcow2 -b "$T/home/images/disk-images/sha256-aa.ext4" -F raw home/boxes/b2/disks/guest-rootfs.qcow2
-qimg -f qcow2 home/boxes/.hidden/disks/disk.qcow2 1M
+qimg -f qcow2 home/boxes/.tmpAbc123/disks/disk.qcow2 1M
 out="$("$CW" --json --home home)"
-check "--home walks every boxes/*/disks/*.qcow2 (one JSON array per line)" test "$(wc -l <<<"$out")" -eq 2
-check "--home output names both overlays" bash -c "jq -r '.[0].filename' <<<'$out' | grep -c qcow2 | grep -qx 2"
+check "--home walks every overlay under boxes/, a staged clone included (one JSON array per line)" test "$(wc -l <<<"$out")" -eq 3
+check "--home output names the three overlays" bash -c "jq -r '.[0].filename' <<<'$out' | grep -c qcow2 | grep -qx 3"
 check "--home exit 0 when every chain is complete" "$CW" -q --home home
-check "BOXLITE_HOME is the default home" bash -c "BOXLITE_HOME=home '$CW' --json | wc -l | grep -qx 2"
+check "BOXLITE_HOME is the default home" bash -c "BOXLITE_HOME=home '$CW' --json | wc -l | grep -qx 3"
 qimg -f qcow2 -u -b /nonexistent/x.ext4 -F raw home/boxes/b2/disks/broken.qcow2 1M
 "$CW" -q --home home
 check "--home exit 1 when one chain is broken" test $? -eq 1
