@@ -214,6 +214,8 @@ static int cmp_lru(const void *a, const void *b) {
 
 /* Gives each sidecar to its image; a sidecar whose image is gone becomes a candidate of its own. */
 static int pair_sidecars(Run *run, EntryList *cands, EntryList *sidecars, const StrSet *names) {
+        size_t n_images = cands->n;
+
         if (cands->n > 1)
                 qsort(cands->v, cands->n, sizeof(GcEntry), cmp_name);
 
@@ -225,7 +227,8 @@ static int pair_sidecars(Run *run, EntryList *cands, EntryList *sidecars, const 
 
                 if (!image)
                         return -ENOMEM;
-                owner = bsearch(&key, cands->v, cands->n, sizeof(GcEntry), cmp_name);
+                /* Orphan sidecars are appended behind the sorted images; only those are searched. */
+                owner = bsearch(&key, cands->v, n_images, sizeof(GcEntry), cmp_name);
                 if (owner && !owner->sidecar) {
                         owner->sidecar = malloc(sizeof(GcEntry));
                         if (!owner->sidecar)
