@@ -468,6 +468,7 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
 static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via_link, size_t len,
                     unsigned depth) {
         _cleanup_close_ int owned = fd;
+        uint64_t hash = 0, n_entries = 0;
         size_t index;
         struct stat st;
         int r;
@@ -494,13 +495,16 @@ static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via
         TAKE_FD(owned);
 
         w->ancestors[w->n_ancestors++] = (FileId) { st.st_dev, st.st_ino };
-        r = list_dir(w, index, len, depth, &w->dirs[index].hash, &w->dirs[index].n_entries);
+        /* Not straight into w->dirs[index]: walking below may move w->dirs. */
+        r = list_dir(w, index, len, depth, &hash, &n_entries);
         w->n_ancestors--;
         if (r < 0)
                 return r;
+        w->dirs[index].hash = hash;
+        w->dirs[index].n_entries = n_entries;
 
         /* A listing that came back empty although the link count says there are subdirectories. */
-        if (w->dirs[index].n_entries == 0 && st.st_nlink > 2)
+        if (n_entries == 0 && st.st_nlink > 2)
                 return walk_error(w, w->path,
                                   "directory listing is empty but its link count (%lu) says it has subdirectories",
                                   (unsigned long) st.st_nlink);
