@@ -22,6 +22,7 @@
 #include "bus-util.h"
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
@@ -214,7 +215,7 @@ static int parse_argv(int argc, char *argv[]) {
                                                        "span such as 30s", optarg);
                         break;
                 case '?':
-                        return cli_bad_option(argv);
+                        return cli_bad_option(argv, options, "h");
                 default:
                         return -EINVAL;
                 }
@@ -239,7 +240,7 @@ static int load_config(void) {
         if (r == -ENOMEM)
                 return log_oom();
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", program_invocation_short_name, error);
+                log_error("%s", error);
                 return -EINVAL;
         }
 
@@ -331,7 +332,9 @@ static void print_judgement(const char *label, const Judgement *j) {
                                j->space.inodes_total);
                 printf("\n");
         }
-        printf("  reason: %s\n", j->reason);
+        printf("  reason: ");
+        (void) fputs_escaped(j->reason, stdout);
+        printf("\n");
 }
 
 static void print_human(const Decision *d) {

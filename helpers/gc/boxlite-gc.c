@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 #include "gc.h"
 #include "json-util.h"
 #include "log.h"
@@ -128,7 +129,7 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_apply_plan = optarg;
                         break;
                 case '?':
-                        return cli_bad_option(argv);
+                        return cli_bad_option(argv, options, "hn");
                 default:
                         return -EINVAL;
                 }
@@ -182,7 +183,7 @@ static int load_config(void) {
         if (r == -ENOMEM)
                 return log_oom();
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", program_invocation_short_name, error);
+                log_error("%s", error);
                 return -EINVAL;
         }
         if (!arg_grace_set)
@@ -237,9 +238,11 @@ static void print_human(const GcResult *r) {
         char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX];
         size_t by_reason[_GC_KEEP_REASON_MAX] = {};
 
-        for (size_t i = 0; i < r->n_reclaimed; i++)
-                printf("%s %s (%s)\n", r->dry_run ? "would reclaim" : "reclaimed", r->reclaimed[i].path,
-                       format_bytes(a, r->reclaimed[i].freed_allocated));
+        for (size_t i = 0; i < r->n_reclaimed; i++) {
+                printf("%s ", r->dry_run ? "would reclaim" : "reclaimed");
+                (void) fputs_escaped(r->reclaimed[i].path, stdout);
+                printf(" (%s)\n", format_bytes(a, r->reclaimed[i].freed_allocated));
+        }
         for (size_t i = 0; i < r->n_kept; i++)
                 by_reason[r->kept[i].reason]++;
 
@@ -295,8 +298,7 @@ int main(int argc, char *argv[]) {
 
                 r = gc_plan_load(arg_apply_plan, &plan, &n_plan, &reason);
                 if (r < 0) {
-                        fprintf(stderr, "%s: invalid --apply-plan '%s': %s\n", program_invocation_short_name,
-                                arg_apply_plan, reason ?: strerror(-r));
+                        log_error("invalid --apply-plan '%s': %s", arg_apply_plan, reason ?: strerror(-r));
                         free(arg_home);
                         config_done(&arg_config);
                         return EXIT_USAGE;
