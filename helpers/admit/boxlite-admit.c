@@ -30,6 +30,8 @@
 #include "path-util.h"
 
 #define IDLE_DEFAULT_USEC (UINT64_C(30) * 1000000)
+/* Every timeout becomes now + span; bounded so that no deadline overflows (see parse_timeout()). */
+#define IDLE_MAX_USEC (UINT64_C(86400) * 1000000)
 
 static char *arg_home = NULL;
 static const char *arg_box = NULL;
@@ -185,10 +187,10 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_set.grace = true;
                         break;
                 case ARG_PROBE_TIMEOUT:
-                        if (parse_timespan(optarg, &arg_set.v.probe_timeout_usec) < 0 ||
+                        if (parse_timeout(optarg, TIMEOUT_MAX_USEC, &arg_set.v.probe_timeout_usec) < 0 ||
                             arg_set.v.probe_timeout_usec == 0)
                                 return cli_usage_error("invalid --probe-timeout '%s': expected a non-zero time "
-                                                       "span such as 2s", optarg);
+                                                       "span of at most 1h, such as 2s", optarg);
                         arg_set.probe_timeout = true;
                         break;
                 case ARG_JSON:
@@ -198,9 +200,9 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_no_bus = true;
                         break;
                 case ARG_BUS_TIMEOUT:
-                        if (parse_timespan(optarg, &arg_set.v.bus_timeout_usec) < 0)
-                                return cli_usage_error("invalid --bus-timeout '%s': expected a time span such "
-                                                       "as 500ms", optarg);
+                        if (parse_timeout(optarg, TIMEOUT_MAX_USEC, &arg_set.v.bus_timeout_usec) < 0)
+                                return cli_usage_error("invalid --bus-timeout '%s': expected a time span of at "
+                                                       "most 1h, such as 500ms", optarg);
                         arg_set.bus_timeout = true;
                         break;
                 case ARG_SERVE:
@@ -210,9 +212,9 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_user = true;
                         break;
                 case ARG_IDLE_TIMEOUT:
-                        if (parse_timespan(optarg, &arg_idle_usec) < 0 || arg_idle_usec == 0)
+                        if (parse_timeout(optarg, IDLE_MAX_USEC, &arg_idle_usec) < 0 || arg_idle_usec == 0)
                                 return cli_usage_error("invalid --idle-timeout '%s': expected a non-zero time "
-                                                       "span such as 30s", optarg);
+                                                       "span of at most 1d, such as 30s", optarg);
                         break;
                 case '?':
                         return cli_bad_option(argv, options, "h");
