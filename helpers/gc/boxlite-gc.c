@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "escape.h"
+#include "file-util.h"
 #include "gc.h"
 #include "json-util.h"
 #include "log.h"
@@ -290,6 +291,20 @@ int main(int argc, char *argv[]) {
                         log_error_errno(r, "Failed to determine the boxlite home: %m");
                         config_done(&arg_config);
                         return EXIT_FAILURE;
+                }
+        }
+
+        if (arg_metrics_file) {
+                const char *what = NULL;
+
+                /* Refuse before collecting anything: the report could not be written anyway. */
+                r = file_check_replaceable(arg_metrics_file, &what);
+                if (r == -EEXIST) {
+                        log_error("invalid --metrics-file '%s': it is %s; only a regular file or a new name is "
+                                  "replaced", arg_metrics_file, what);
+                        free(arg_home);
+                        config_done(&arg_config);
+                        return EXIT_USAGE;
                 }
         }
 
