@@ -392,7 +392,15 @@ static int run_once(void) {
         else if (!log_to_journal())
                 print_human(d);
 
-        return decision_exit_status(d);
+        /*
+         * A gate keeps its verdict's exit status only when the report it was asked for was written: a reject
+         * stays 75 (the box must not start either way), but an ok or warn whose report was lost is 1, so
+         * that a caller reading the report never takes silence for a verdict.
+         */
+        r = decision_exit_status(d);
+        if (cli_flush_stdout() < 0 && r == EXIT_SUCCESS)
+                return EXIT_FAILURE;
+        return r;
 }
 
 int main(int argc, char *argv[]) {
@@ -403,7 +411,7 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0) {
                 free(arg_home);
-                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+                return r < 0 ? EXIT_USAGE : cli_flush_stdout() < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         r = load_config();

@@ -297,7 +297,7 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0) {
                 free(arg_home);
-                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+                return r < 0 ? EXIT_USAGE : cli_flush_stdout() < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         if (optind < argc) {
@@ -335,5 +335,8 @@ int main(int argc, char *argv[]) {
         }
 
         free(arg_home);
+        /* Output that did not reach its reader cannot vouch for the chains. */
+        if (cli_flush_stdout() < 0)
+                return EXIT_FAILURE;
         return r < 0 || !all_complete ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -235,6 +235,30 @@ static void print_json(const GcResult *r) {
         puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
 }
 
+/* The GC could not start at all (no such home, ...): the same document, with nothing done and the error. */
+static void print_json_failed(const char *home, bool dry_run, int error) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *errors = json_object_new_array(), *e = json_object_new_object();
+
+        json_add_string(o, "home", home);
+        json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
+        json_object_object_add(o, "ok", json_object_new_boolean(false));
+        json_object_object_add(o, "fail_closed", json_object_new_boolean(true));
+        json_object_object_add(o, "reclaimed", json_object_new_array());
+        json_object_object_add(o, "reclaimed_count", json_object_new_int64(0));
+        json_object_object_add(o, "reclaimed_bytes", json_object_new_int64(0));
+        json_object_object_add(o, "reclaimed_allocated_bytes", json_object_new_int64(0));
+        json_object_object_add(o, "kept", json_object_new_array());
+        json_object_object_add(o, "kept_count", json_object_new_int64(0));
+        json_add_string(e, "path", home);
+        json_add_string(e, "error", strerror(-error));
+        json_object_array_add(errors, e);
+        json_object_object_add(o, "errors", errors);
+        json_object_object_add(o, "overlays", json_object_new_int64(0));
+
+        puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
+}
+
 static void print_human(const GcResult *r) {
         char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX];
         size_t by_reason[_GC_KEEP_REASON_MAX] = {};
@@ -275,7 +299,7 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0) {
                 free(arg_home);
-                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+                return r < 0 ? EXIT_USAGE : cli_flush_stdout() < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         r = load_config();
@@ -334,6 +358,8 @@ int main(int argc, char *argv[]) {
         r = gc_run(&o, &res);
         if (r < 0) {
                 log_error_errno(r, "Failed to collect garbage in '%s': %m", arg_home);
+                if (arg_json)
+                        print_json_failed(arg_home, arg_dry_run, r);
                 goto finish;
         }
 
@@ -355,6 +381,9 @@ int main(int argc, char *argv[]) {
         }
 
 finish:
+        /* A report that could not be written is a failed run, whatever it says. */
+        if (cli_flush_stdout() < 0)
+                ret = EXIT_FAILURE;
         gc_plan_free(plan, n_plan);
         config_done(&arg_config);
         free(arg_home);
