@@ -113,23 +113,6 @@ static int open_layer(const char *path, struct stat *ret_st, const char **ret_re
         return TAKE_FD(fd);
 }
 
-#define FD_NONE INT_MIN /* the layer was only stat'ed; not an errno */
-
-static int stat_layer(const char *path, struct stat *ret_st, const char **ret_reason) {
-        struct stat st;
-
-        *ret_reason = NULL;
-        if (stat(path, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode)) {
-                *ret_reason = S_ISDIR(st.st_mode) ? "is a directory, not an image file" :
-                              "is not a regular file (FIFO, socket or device)";
-                return -EBADFD;
-        }
-        *ret_st = st;
-        return FD_NONE;
-}
-
 static bool names_equal(const char *a, const char *b) {
         return (!a && !b) || (a && b && streq(a, b));
 }
@@ -278,12 +261,12 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
                         break;
                 }
 
-                /* A layer declared raw is never read (QEMU does not probe it): a stat is enough. */
-                if (declared_format && streq(declared_format, "raw"))
-                        fd = stat_layer(local, &st, &why);
-                else
-                        fd = open_layer(local, &st, &why);
-                if (fd < 0 && fd != FD_NONE) {
+                /*
+                 * A layer declared raw is never read (QEMU does not probe it), but QEMU does open it: a raw
+                 * layer that cannot be opened (EACCES) makes qemu-img fail, so it is unreadable here too.
+                 */
+                fd = open_layer(local, &st, &why);
+                if (fd < 0) {
                         r = chain_set_error(c, chain_error_from_errno(fd), fd, name, "'%s' %s", name,
                                             why ?: (fd == -ENOENT ? "does not exist" : strerror(-fd)));
                         break;
@@ -331,7 +314,7 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
 
                 /* Probe unless the referring image declared the format, as QEMU does. */
                 n = 0;
-                if (fd != FD_NONE)
+                if (!declared_format || !streq(declared_format, "raw"))
                         do
                                 n = pread(fd, magic, sizeof(magic), 0);
                         while (n < 0 && errno == EINTR);
