@@ -33,8 +33,8 @@ int cli_bad_option(char *const *argv, const struct option *options, const char *
         const char *p;
 
         /*
-         * getopt_long() sets optopt to the option's value when an argument is missing (for a long option that
-         * is our enum value, not a character), and to 0 for an unknown long option.
+         * getopt_long() sets optopt to the option's value when an argument is missing (for a long option
+         * that is our enum value, not a character), and to 0 for an unknown long option.
          */
         if (optopt != 0 && arg && strneq(arg, "--", 2))
                 for (const struct option *o = options; o && o->name; o++)
@@ -57,8 +57,8 @@ int cli_flush_stdout(void) {
         if (fflush(stdout) != 0 || ferror(stdout))
                 r = errno > 0 ? -errno : -EIO;
         if (r < 0) {
-                fprintf(stderr, "%s: failed to write to standard output: %s\n", program_invocation_short_name,
-                        strerror(-r));
+                fprintf(stderr, "%s: failed to write to standard output: %s\n",
+                        program_invocation_short_name, strerror(-r));
                 clearerr(stdout);
         }
         return r;

@@ -14,21 +14,37 @@ static size_t escape_one(const unsigned char *p, char *out) {
         const char *named = NULL;
 
         switch (*p) {
-        case '\n': named = "\\n"; break;
-        case '\t': named = "\\t"; break;
-        case '\r': named = "\\r"; break;
-        case '\a': named = "\\a"; break;
-        case '\b': named = "\\b"; break;
-        case '\f': named = "\\f"; break;
-        case '\v': named = "\\v"; break;
-        case '\\': named = "\\\\"; break;
+        case '\n':
+                named = "\\n";
+                break;
+        case '\t':
+                named = "\\t";
+                break;
+        case '\r':
+                named = "\\r";
+                break;
+        case '\a':
+                named = "\\a";
+                break;
+        case '\b':
+                named = "\\b";
+                break;
+        case '\f':
+                named = "\\f";
+                break;
+        case '\v':
+                named = "\\v";
+                break;
+        case '\\':
+                named = "\\\\";
+                break;
         }
         if (named) {
                 strcpy(out, named);
                 return 1;
         }
 
-        /* C0 controls, DEL, invalid UTF-8 bytes, and the two-byte C1 controls (U+0080..U+009F: 0xc2 0x80..0x9f). */
+        /* C0 controls, DEL, bytes that are not UTF-8, and the C1 controls U+0080..U+009F (0xc2 0x80..0x9f). */
         if (*p < 0x20 || *p == 0x7f || n == 0 || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
                 size_t k = n == 2 ? 2 : 1;
 
