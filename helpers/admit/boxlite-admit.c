@@ -22,6 +22,7 @@
 #include "bus-util.h"
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
@@ -29,6 +30,8 @@
 #include "path-util.h"
 
 #define IDLE_DEFAULT_USEC (UINT64_C(30) * 1000000)
+/* Every timeout becomes now + span; bounded so that no deadline overflows (see parse_timeout()). */
+#define IDLE_MAX_USEC (UINT64_C(86400) * 1000000)
 
 static char *arg_home = NULL;
 static const char *arg_box = NULL;
@@ -184,10 +187,10 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_set.grace = true;
                         break;
                 case ARG_PROBE_TIMEOUT:
-                        if (parse_timespan(optarg, &arg_set.v.probe_timeout_usec) < 0 ||
+                        if (parse_timeout(optarg, TIMEOUT_MAX_USEC, &arg_set.v.probe_timeout_usec) < 0 ||
                             arg_set.v.probe_timeout_usec == 0)
                                 return cli_usage_error("invalid --probe-timeout '%s': expected a non-zero time "
-                                                       "span such as 2s", optarg);
+                                                       "span of at most 1h, such as 2s", optarg);
                         arg_set.probe_timeout = true;
                         break;
                 case ARG_JSON:
@@ -197,9 +200,9 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_no_bus = true;
                         break;
                 case ARG_BUS_TIMEOUT:
-                        if (parse_timespan(optarg, &arg_set.v.bus_timeout_usec) < 0)
-                                return cli_usage_error("invalid --bus-timeout '%s': expected a time span such "
-                                                       "as 500ms", optarg);
+                        if (parse_timeout(optarg, TIMEOUT_MAX_USEC, &arg_set.v.bus_timeout_usec) < 0)
+                                return cli_usage_error("invalid --bus-timeout '%s': expected a time span of at "
+                                                       "most 1h, such as 500ms", optarg);
                         arg_set.bus_timeout = true;
                         break;
                 case ARG_SERVE:
@@ -209,12 +212,12 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_user = true;
                         break;
                 case ARG_IDLE_TIMEOUT:
-                        if (parse_timespan(optarg, &arg_idle_usec) < 0 || arg_idle_usec == 0)
+                        if (parse_timeout(optarg, IDLE_MAX_USEC, &arg_idle_usec) < 0 || arg_idle_usec == 0)
                                 return cli_usage_error("invalid --idle-timeout '%s': expected a non-zero time "
-                                                       "span such as 30s", optarg);
+                                                       "span of at most 1d, such as 30s", optarg);
                         break;
                 case '?':
-                        return cli_bad_option(argv);
+                        return cli_bad_option(argv, options, "h");
                 default:
                         return -EINVAL;
                 }
@@ -239,7 +242,7 @@ static int load_config(void) {
         if (r == -ENOMEM)
                 return log_oom();
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", program_invocation_short_name, error);
+                log_error("%s", error);
                 return -EINVAL;
         }
 
@@ -331,7 +334,9 @@ static void print_judgement(const char *label, const Judgement *j) {
                                j->space.inodes_total);
                 printf("\n");
         }
-        printf("  reason: %s\n", j->reason);
+        printf("  reason: ");
+        (void) fputs_escaped(j->reason, stdout);
+        printf("\n");
 }
 
 static void print_human(const Decision *d) {
@@ -387,7 +392,15 @@ static int run_once(void) {
         else if (!log_to_journal())
                 print_human(d);
 
-        return decision_exit_status(d);
+        /*
+         * A gate keeps its verdict's exit status only when the report it was asked for was written: a reject
+         * stays 75 (the box must not start either way), but an ok or warn whose report was lost is 1, so
+         * that a caller reading the report never takes silence for a verdict.
+         */
+        r = decision_exit_status(d);
+        if (cli_flush_stdout() < 0 && r == EXIT_SUCCESS)
+                return EXIT_FAILURE;
+        return r;
 }
 
 int main(int argc, char *argv[]) {
@@ -398,7 +411,7 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0) {
                 free(arg_home);
-                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+                return r < 0 ? EXIT_USAGE : cli_flush_stdout() < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         r = load_config();

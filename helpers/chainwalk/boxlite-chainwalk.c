@@ -13,6 +13,7 @@
 
 #include "chain.h"
 #include "cli.h"
+#include "escape.h"
 #include "home.h"
 #include "json-util.h"
 #include "log.h"
@@ -112,7 +113,7 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_quiet = true;
                         break;
                 case '?':
-                        return cli_bad_option(argv);
+                        return cli_bad_option(argv, options, "hq");
                 default:
                         return -EINVAL;
                 }
@@ -216,13 +217,14 @@ static json_object *chain_to_json(const Chain *c) {
 }
 
 static void print_chain_human(const Chain *c) {
-        printf("%s\n", c->n_layers > 0 ? c->layers[0].filename : c->error_filename);
+        (void) fputs_escaped(strna(c->n_layers > 0 ? c->layers[0].filename : c->error_filename), stdout);
+        printf("\n");
         printf("  %-5s  %-6s  %-4s  %12s  %-8s  %s\n", "DEPTH", "FORMAT", "VER", "VIRTUAL-SIZE", "READER",
                "FILENAME");
         for (size_t i = 0; i < c->n_layers; i++) {
                 const ChainLayer *l = &c->layers[i];
                 char size[FORMAT_BYTES_MAX], ver[16] = "-";
-                _cleanup_free_ char *name = utf8_sanitize(l->filename);
+                _cleanup_free_ char *name = cescape(l->filename);
                 bool is_qcow = !streq(l->format, "raw");
 
                 if (is_qcow && l->hdr.version > 0)
@@ -231,14 +233,14 @@ static void print_chain_human(const Chain *c) {
                        format_bytes(size, l->virtual_size), is_qcow ? qcow_reader_to_string(l->reader) : "-",
                        strna(name), l->libqcow_refused ? "  (libqcow refused it)" : "");
                 if (l->data_file_path) {
-                        _cleanup_free_ char *df = utf8_sanitize(l->hdr.data_file);
+                        _cleanup_free_ char *df = cescape(l->hdr.data_file);
                         printf("  %-5s  %-6s  %-4s  %12s  %-8s  %s\n", "", "data", "", "", "", strna(df));
                 }
         }
         if (chain_complete(c))
                 printf("  complete, %zu layer%s\n", c->n_layers, c->n_layers == 1 ? "" : "s");
         else {
-                _cleanup_free_ char *reason = utf8_sanitize(c->error_reason);
+                _cleanup_free_ char *reason = cescape(c->error_reason);
                 printf("  INCOMPLETE (%s): %s\n", chain_error_to_string(c->error), strna(reason));
         }
 }
@@ -326,7 +328,7 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0) {
                 free(arg_home);
-                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+                return r < 0 ? EXIT_USAGE : cli_flush_stdout() < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         if (optind < argc) {
@@ -358,5 +360,8 @@ int main(int argc, char *argv[]) {
         }
 
         free(arg_home);
+        /* Output that did not reach its reader cannot vouch for the chains. */
+        if (cli_flush_stdout() < 0)
+                return EXIT_FAILURE;
         return r < 0 || !all_complete ? EXIT_FAILURE : EXIT_SUCCESS;
 }

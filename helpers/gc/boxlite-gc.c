@@ -13,6 +13,8 @@
 
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
+#include "file-util.h"
 #include "gc.h"
 #include "json-util.h"
 #include "log.h"
@@ -128,7 +130,7 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_apply_plan = optarg;
                         break;
                 case '?':
-                        return cli_bad_option(argv);
+                        return cli_bad_option(argv, options, "hn");
                 default:
                         return -EINVAL;
                 }
@@ -182,7 +184,7 @@ static int load_config(void) {
         if (r == -ENOMEM)
                 return log_oom();
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", program_invocation_short_name, error);
+                log_error("%s", error);
                 return -EINVAL;
         }
         if (!arg_grace_set)
@@ -234,13 +236,39 @@ static void print_json(const GcResult *r) {
         puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
 }
 
+/* The GC could not start at all (no such home, ...): the same document, with nothing done and the error. */
+static void print_json_failed(const char *home, bool dry_run, int error) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *errors = json_object_new_array(), *e = json_object_new_object();
+
+        json_add_string(o, "home", home);
+        json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
+        json_object_object_add(o, "ok", json_object_new_boolean(false));
+        json_object_object_add(o, "fail_closed", json_object_new_boolean(true));
+        json_object_object_add(o, "reclaimed", json_object_new_array());
+        json_object_object_add(o, "reclaimed_count", json_object_new_int64(0));
+        json_object_object_add(o, "reclaimed_bytes", json_object_new_int64(0));
+        json_object_object_add(o, "reclaimed_allocated_bytes", json_object_new_int64(0));
+        json_object_object_add(o, "kept", json_object_new_array());
+        json_object_object_add(o, "kept_count", json_object_new_int64(0));
+        json_add_string(e, "path", home);
+        json_add_string(e, "error", strerror(-error));
+        json_object_array_add(errors, e);
+        json_object_object_add(o, "errors", errors);
+        json_object_object_add(o, "overlays", json_object_new_int64(0));
+
+        puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
+}
+
 static void print_human(const GcResult *r) {
         char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX];
         size_t by_reason[_GC_KEEP_REASON_MAX] = {};
 
-        for (size_t i = 0; i < r->n_reclaimed; i++)
-                printf("%s %s (%s)\n", r->dry_run ? "would reclaim" : "reclaimed", r->reclaimed[i].path,
-                       format_bytes(a, r->reclaimed[i].freed_allocated));
+        for (size_t i = 0; i < r->n_reclaimed; i++) {
+                printf("%s ", r->dry_run ? "would reclaim" : "reclaimed");
+                (void) fputs_escaped(r->reclaimed[i].path, stdout);
+                printf(" (%s)\n", format_bytes(a, r->reclaimed[i].freed_allocated));
+        }
         for (size_t i = 0; i < r->n_kept; i++)
                 by_reason[r->kept[i].reason]++;
 
@@ -272,7 +300,7 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0) {
                 free(arg_home);
-                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+                return r < 0 ? EXIT_USAGE : cli_flush_stdout() < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         r = load_config();
@@ -291,13 +319,26 @@ int main(int argc, char *argv[]) {
                 }
         }
 
+        if (arg_metrics_file) {
+                const char *what = NULL;
+
+                /* Refuse before collecting anything: the report could not be written anyway. */
+                r = file_check_replaceable(arg_metrics_file, &what);
+                if (r == -EEXIST) {
+                        log_error("invalid --metrics-file '%s': it is %s; only a regular file or a new name is "
+                                  "replaced", arg_metrics_file, what);
+                        free(arg_home);
+                        config_done(&arg_config);
+                        return EXIT_USAGE;
+                }
+        }
+
         if (arg_apply_plan) {
                 _cleanup_free_ char *reason = NULL;
 
                 r = gc_plan_load(arg_apply_plan, &plan, &n_plan, &reason);
                 if (r < 0) {
-                        fprintf(stderr, "%s: invalid --apply-plan '%s': %s\n", program_invocation_short_name,
-                                arg_apply_plan, reason ?: strerror(-r));
+                        log_error("invalid --apply-plan '%s': %s", arg_apply_plan, reason ?: strerror(-r));
                         free(arg_home);
                         config_done(&arg_config);
                         return EXIT_USAGE;
@@ -318,6 +359,8 @@ int main(int argc, char *argv[]) {
         r = gc_run(&o, &res);
         if (r < 0) {
                 log_error_errno(r, "Failed to collect garbage in '%s': %m", arg_home);
+                if (arg_json)
+                        print_json_failed(arg_home, arg_dry_run, r);
                 goto finish;
         }
 
@@ -339,6 +382,9 @@ int main(int argc, char *argv[]) {
         }
 
 finish:
+        /* A report that could not be written is a failed run, whatever it says. */
+        if (cli_flush_stdout() < 0)
+                ret = EXIT_FAILURE;
         gc_plan_free(plan, n_plan);
         config_done(&arg_config);
         free(arg_home);

@@ -113,23 +113,7 @@ static int open_layer(const char *path, struct stat *ret_st, const char **ret_re
         return TAKE_FD(fd);
 }
 
-#define FD_NONE INT_MIN           /* the layer was only stat'ed; not an errno */
-#define FD_BORROWED (INT_MIN + 1) /* the caller's fd: read, never closed */
-
-static int stat_layer(const char *path, struct stat *ret_st, const char **ret_reason) {
-        struct stat st;
-
-        *ret_reason = NULL;
-        if (stat(path, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode)) {
-                *ret_reason = S_ISDIR(st.st_mode) ? "is a directory, not an image file" :
-                              "is not a regular file (FIFO, socket or device)";
-                return -EBADFD;
-        }
-        *ret_st = st;
-        return FD_NONE;
-}
+#define FD_BORROWED INT_MIN /* the caller's fd: read, never closed; not an errno */
 
 static bool names_equal(const char *a, const char *b) {
         return (!a && !b) || (a && b && streq(a, b));
@@ -295,7 +279,10 @@ int chain_walk_fd(int first_fd, const char *image, const ChainOptions *opts, Cha
                         break;
                 }
 
-                /* A layer declared raw is never read (QEMU does not probe it): a stat is enough. */
+                /*
+                 * A layer declared raw is never read (QEMU does not probe it), but QEMU does open it: a raw
+                 * layer that cannot be opened (EACCES) makes qemu-img fail, so it is unreadable here too.
+                 */
                 if (c->n_layers == 0 && first_fd >= 0) {
                         /* The caller opened the overlay (relative to the directory it listed). */
                         if (fstat(first_fd, &st) < 0)
@@ -305,11 +292,9 @@ int chain_walk_fd(int first_fd, const char *image, const ChainOptions *opts, Cha
                                 fd = -EBADFD;
                         } else
                                 fd = FD_BORROWED;
-                } else if (declared_format && streq(declared_format, "raw"))
-                        fd = stat_layer(local, &st, &why);
-                else
+                } else
                         fd = open_layer(local, &st, &why);
-                if (fd < 0 && fd != FD_NONE && fd != FD_BORROWED) {
+                if (fd < 0 && fd != FD_BORROWED) {
                         r = chain_set_error(c, chain_error_from_errno(fd), fd, name, "'%s' %s", name,
                                             why ?: (fd == -ENOENT ? "does not exist" : strerror(-fd)));
                         break;
@@ -358,7 +343,7 @@ int chain_walk_fd(int first_fd, const char *image, const ChainOptions *opts, Cha
 
                 /* Probe unless the referring image declared the format, as QEMU does. */
                 n = 0;
-                if (fd != FD_NONE)
+                if (!declared_format || !streq(declared_format, "raw"))
                         do
                                 n = pread(rfd, magic, sizeof(magic), 0);
                         while (n < 0 && errno == EINTR);

@@ -4,8 +4,12 @@
 /*
  * Command-line helpers shared by the programs. Usage errors print one line
  * naming the problem plus a pointer to --help on stderr, and return -EINVAL
- * (main() maps that to exit status 2).
+ * (main() maps that to exit status 2). The line is escaped (escape.h), so a
+ * value with a newline or an escape sequence cannot forge output.
  */
+
+#include <getopt.h>
+#include <stdio.h>
 
 #include "macro.h"
 
@@ -13,5 +17,15 @@
 
 int cli_usage_error(const char *format, ...) _printf_(1, 2);
 
-/* For getopt_long()'s '?': an unknown option, or one missing its argument. */
-int cli_bad_option(char *const *argv);
+/*
+ * For getopt_long()'s '?' (opterr = 0): names the option that is not known,
+ * or the one that lacks its argument ("option '--home' needs an argument").
+ * options and optstring are what getopt_long() was given.
+ */
+int cli_bad_option(char *const *argv, const struct option *options, const char *optstring);
+
+/*
+ * Flushes stdout and reports a write error on it (a full disk, a closed pipe,
+ * /dev/full) once on stderr. Returns 0, or a negative errno.
+ */
+int cli_flush_stdout(void);

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,8 @@ typedef enum ValueType {
         VALUE_COUNT,
         VALUE_SPAN,
         VALUE_SPAN_NONZERO,
+        VALUE_TIMEOUT,         /* a span added to now: at most TIMEOUT_MAX_USEC */
+        VALUE_TIMEOUT_NONZERO,
         VALUE_BOOL,
         VALUE_PATH,
 } ValueType;
@@ -61,8 +65,10 @@ static const ConfigKey config_keys[] = {
         KEY("Admission", "InodeHardFloor", VALUE_COUNT, limits.inode_hard_floor, "a number of inodes"),
         KEY("Admission", "InodeSoftPercent", VALUE_PERCENT, limits.inode_soft_percent, "a percentage 0-100"),
         KEY("Admission", "GCOnPressure", VALUE_BOOL, gc_on_pressure, "yes or no"),
-        KEY("Admission", "ProbeTimeoutSec", VALUE_SPAN_NONZERO, probe_timeout_usec, "a non-zero time span such as 2s"),
-        KEY("Admission", "BusTimeoutSec", VALUE_SPAN, bus_timeout_usec, "a time span such as 500ms"),
+        KEY("Admission", "ProbeTimeoutSec", VALUE_TIMEOUT_NONZERO, probe_timeout_usec,
+            "a non-zero time span of at most 1h, such as 2s"),
+        KEY("Admission", "BusTimeoutSec", VALUE_TIMEOUT, bus_timeout_usec,
+            "a time span of at most 1h, such as 500ms"),
         KEY("GC", "Grace", VALUE_SPAN, gc_grace_usec, "a time span such as 10min"),
         KEY("GC", "TargetFree", VALUE_SIZE, gc_target_free, "a size such as 20G"),
         KEY("GC", "MetricsFile", VALUE_PATH, gc_metrics_file, "an absolute path"),
@@ -74,8 +80,10 @@ typedef struct Parser {
         ConfigWarn warn;
         FILE *f;
         int line;
-        bool at_line_start;
-        char *error; /* the first invalid value */
+        char *buf; /* getline()'s buffer: a whole line, whatever its length */
+        size_t buf_size;
+        uint64_t n_read;
+        char *error; /* the first invalid value, or why the reader stopped */
         int error_line;
 } Parser;
 
@@ -128,6 +136,15 @@ static int set_value(BoxliteConfig *c, const ConfigKey *k, const char *value) {
                         return -ERANGE;
                 *(uint64_t *) p = u;
                 return 0;
+        case VALUE_TIMEOUT:
+        case VALUE_TIMEOUT_NONZERO:
+                r = parse_timeout(value, TIMEOUT_MAX_USEC, &u);
+                if (r < 0)
+                        return r;
+                if (u == 0 && k->type == VALUE_TIMEOUT_NONZERO)
+                        return -ERANGE;
+                *(uint64_t *) p = u;
+                return 0;
         case VALUE_PERCENT:
                 r = parse_percent(value, &pct);
                 if (r < 0)
@@ -160,20 +177,86 @@ static int set_value(BoxliteConfig *c, const ConfigKey *k, const char *value) {
         return -EINVAL;
 }
 
-/* Debian's libinih does not pass line numbers to the handler; count them as lines are read. */
+_printf_(2, 3) static void parser_fail(Parser *ps, const char *format, ...) {
+        va_list ap;
+
+        if (ps->error)
+                return;
+        ps->error_line = ps->line;
+        va_start(ap, format);
+        if (vasprintf(&ps->error, format, ap) < 0)
+                ps->error = NULL;
+        va_end(ap);
+}
+
+/*
+ * Feeds libinih one whole line at a time.
+ *
+ * Debian builds libinih with its defaults (INI_MAX_LINE 200, INI_USE_STACK,
+ * no INI_ALLOW_REALLOC), and the limit is compiled into the library:
+ * defining INI_MAX_LINE when including <ini.h> changes nothing. libinih's own
+ * reader (fgets) hands over a longer line in 199-byte pieces and parses each
+ * piece as a line of its own, so the tail of a long comment could set a key.
+ * So this reader reads the whole line with getline() and never splits it:
+ *
+ *   - a comment or blank line, of any length, is handed over as an empty
+ *     line (libinih ignores both, and a comment does not end a multi-line
+ *     value either way);
+ *   - any other line that does not fit libinih's buffer (num - 1 bytes) stops
+ *     the parse with an error naming the file and line;
+ *   - a line with a NUL byte stops the parse with an error (fgets() would
+ *     have cut the value at the NUL);
+ *   - more than CONFIG_FILE_SIZE_MAX bytes in total stop the parse.
+ *
+ * This keeps libinih's syntax (sections, "Key=value", ";" inline comments
+ * after white space, continuation lines) exactly as boxlite.conf(5) describes
+ * it. Returning NULL ends the parse; ps->error tells an error from EOF.
+ * Debian's libinih does not pass line numbers to the handler either, so they
+ * are counted here.
+ */
 static char *reader(char *str, int num, void *stream) {
         Parser *ps = stream;
-        char *s;
-        size_t k;
+        const char *p;
+        ssize_t k;
+        size_t len;
 
-        s = fgets(str, num, ps->f);
-        if (!s)
+        errno = 0;
+        k = getline(&ps->buf, &ps->buf_size, ps->f);
+        if (k < 0) {
+                if (ferror(ps->f))
+                        parser_fail(ps, "%s: cannot be read: %s", ps->path, strerror(errno ?: EIO));
                 return NULL;
-        if (ps->at_line_start)
-                ps->line++;
-        k = strlen(s);
-        ps->at_line_start = k > 0 && s[k - 1] == '\n';
-        return s;
+        }
+        ps->line++;
+        len = (size_t) k;
+        ps->n_read += len;
+        if (ps->n_read > CONFIG_FILE_SIZE_MAX) {
+                parser_fail(ps, "%s: larger than %u KiB", ps->path, (unsigned) (CONFIG_FILE_SIZE_MAX / 1024));
+                return NULL;
+        }
+        if (memchr(ps->buf, 0, len)) {
+                parser_fail(ps, "%s:%d: line contains a NUL byte", ps->path, ps->line);
+                return NULL;
+        }
+        if (len > 0 && ps->buf[len - 1] == '\n')
+                ps->buf[--len] = 0;
+
+        p = ps->buf;
+        if (ps->line == 1 && strneq(p, "\xEF\xBB\xBF", 3)) /* a UTF-8 BOM, which libinih skips too */
+                p += 3;
+        p += strspn(p, " \t\r\f\v");
+        if (*p == 0 || *p == '#' || *p == ';') {
+                str[0] = 0;
+                return str;
+        }
+
+        if (num <= 0 || len >= (size_t) num) {
+                parser_fail(ps, "%s:%d: line of %zu bytes is too long (a setting may have at most %d bytes; "
+                            "only comments may be longer)", ps->path, ps->line, len, num - 1);
+                return NULL;
+        }
+        memcpy(str, ps->buf, len + 1);
+        return str;
 }
 
 /* libinih calls this per key; returning 0 makes ini_parse_stream() report an error. */
@@ -196,12 +279,8 @@ static int handler(void *user, const char *section, const char *name, const char
                 if (r == -ENOMEM)
                         return 0;
                 if (r < 0) {
-                        if (!ps->error)
-                                ps->error_line = lineno;
-                        if (!ps->error &&
-                            asprintf(&ps->error, "%s:%d: invalid value '%s' for %s= in [%s]: expected %s", ps->path,
-                                     lineno, value, k->key, k->section, k->expected) < 0)
-                                ps->error = NULL;
+                        parser_fail(ps, "%s:%d: invalid value '%s' for %s= in [%s]: expected %s", ps->path, lineno,
+                                    value, k->key, k->section, k->expected);
                         return 0;
                 }
                 return 1;
@@ -221,14 +300,33 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
 }
 
+static const char *file_type(mode_t m) {
+        if (S_ISDIR(m))
+                return "a directory";
+        if (S_ISFIFO(m))
+                return "a FIFO";
+        if (S_ISCHR(m))
+                return "a character device";
+        if (S_ISBLK(m))
+                return "a block device";
+        if (S_ISSOCK(m))
+                return "a socket";
+        return "not a regular file";
+}
+
 int config_load_file(BoxliteConfig *c, const char *path, ConfigWarn warn, char **ret_error) {
         _cleanup_free_ char *error = NULL;
-        Parser ps = { .config = c, .path = path, .warn = warn, .at_line_start = true };
-        FILE *f;
+        _cleanup_close_ int fd = -1;
+        Parser ps = { .config = c, .path = path, .warn = warn };
+        struct stat st;
         int r;
 
-        f = ps.f = fopen(path, "re");
-        if (!f) {
+        /*
+         * Never block: a FIFO would hang the open (and a box start with it), a tty could become the
+         * controlling terminal. Then accept only a regular file of bounded size.
+         */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
                 if (errno == ENOENT)
                         return 0;
                 r = -errno;
@@ -237,10 +335,30 @@ int config_load_file(BoxliteConfig *c, const char *path, ConfigWarn warn, char *
                 *ret_error = TAKE_PTR(error);
                 return -EINVAL;
         }
+        if (fstat(fd, &st) < 0)
+                r = asprintf(&error, "%s: cannot be read: %s", path, strerror(errno));
+        else if (!S_ISREG(st.st_mode))
+                r = asprintf(&error, "%s: is %s, not a regular file", path, file_type(st.st_mode));
+        else if ((uint64_t) st.st_size > CONFIG_FILE_SIZE_MAX)
+                r = asprintf(&error, "%s: larger than %u KiB", path, (unsigned) (CONFIG_FILE_SIZE_MAX / 1024));
+        else
+                r = 0;
+        if (r < 0)
+                return -ENOMEM;
+        if (error) {
+                *ret_error = TAKE_PTR(error);
+                return -EINVAL;
+        }
+
+        ps.f = fdopen(fd, "re");
+        if (!ps.f)
+                return -errno;
+        TAKE_FD(fd);
         r = ini_parse_stream(reader, &ps, handler, &ps);
-        fclose(f);
+        fclose(ps.f);
+        free(ps.buf);
         error = TAKE_PTR(ps.error);
-        if (r == 0)
+        if (r == 0 && !error)
                 return 0;
         if (r > 0 && error && r < ps.error_line)
                 error = mfree(error);
@@ -274,8 +392,15 @@ static int load_dir(BoxliteConfig *c, const char *dir, ConfigWarn warn, char **r
                 return r;
 
         d = opendir(dropin);
-        if (!d)
+        if (!d) {
+                /* Something other than a directory in its place is a mistake worth naming. */
+                if (errno == ENOTDIR) {
+                        if (asprintf(ret_error, "%s: is not a directory", dropin) < 0)
+                                return -ENOMEM;
+                        return -EINVAL;
+                }
                 return 0;
+        }
         names = calloc(1, sizeof(char *));
         if (!names) {
                 closedir(d);

@@ -18,6 +18,13 @@
  * (the caller treats that as a usage error). Unknown sections and keys are
  * reported through the warn callback and ignored, so an older program reads a
  * newer file. A missing file or directory is not an error.
+ *
+ * Each file must be a regular file of at most CONFIG_FILE_SIZE_MAX bytes
+ * (opened without blocking, so a FIFO cannot hang a box start); anything else
+ * in its place is an error naming it. Lines are never split: a comment may
+ * have any length, a setting line at most libinih's compiled line limit
+ * (199 bytes on Debian), and a longer one or a line with a NUL byte is an
+ * error naming the file and line. See reader() in config.c.
  */
 
 #include <stdbool.h>
@@ -35,6 +42,7 @@ typedef struct BoxliteConfig {
         char *gc_metrics_file;
 } BoxliteConfig;
 
+#define CONFIG_FILE_SIZE_MAX (UINT64_C(1) << 20)
 #define CONFIG_BUS_TIMEOUT_DEFAULT_USEC (UINT64_C(500) * 1000)
 
 void config_init(BoxliteConfig *c);

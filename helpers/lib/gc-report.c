@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "file-util.h"
 #include "gc.h"
 #include "json-util.h"
 #include "log.h"
@@ -148,6 +149,11 @@ int gc_write_metrics(const GcResult *r, const char *path) {
         if (!home || asprintf(&tmp, "%s.XXXXXX", path) < 0)
                 return -ENOMEM;
 
+        /* The rename would replace a device node or a symlink with a regular file: only a file or a new name. */
+        r2 = file_check_replaceable(path, NULL);
+        if (r2 < 0)
+                return r2;
+
         last_success = gc_result_ok(r) ? (double) r->finished_realtime_usec / 1e6 : previous_success(path);
 
         fd = mkostemp(tmp, O_CLOEXEC);
@@ -208,6 +214,10 @@ int gc_write_metrics(const GcResult *r, const char *path) {
                 r2 = -errno;
                 goto fail;
         }
+        /* Again right before the rename: something may have been put there while we wrote. */
+        r2 = file_check_replaceable(path, NULL);
+        if (r2 < 0)
+                goto fail;
         if (rename(tmp, path) < 0) {
                 r2 = -errno;
                 goto fail;
@@ -235,6 +245,9 @@ fail:
         (void) unlink(tmp);
         return r2;
 }
+
+/* A plan lists each reclaimable image in a few hundred bytes: 256 MiB is far beyond any real home. */
+#define GC_PLAN_SIZE_MAX ((size_t) 256 << 20)
 
 void gc_plan_free(GcPlanEntry *p, size_t n) {
         for (size_t i = 0; i < n; i++)
@@ -271,9 +284,40 @@ int gc_plan_load(const char *path, GcPlanEntry **ret, size_t *ret_n, char **ret_
         GcPlanEntry *plan;
         size_t n;
 
-        root = json_object_from_file(path);
+        _cleanup_free_ char *data = NULL;
+        const char *what = NULL;
+        json_tokener *tok;
+        size_t data_size;
+        int r;
+
+        /* A FIFO would block and /dev/zero would never end: a regular file of bounded size only. */
+        r = read_regular_file(path, GC_PLAN_SIZE_MAX, &data, &data_size, &what);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EBADFD) {
+                if (ret_reason && asprintf(ret_reason, "is %s, not a regular file", what) < 0)
+                        *ret_reason = NULL;
+                return -EINVAL;
+        }
+        if (r == -EFBIG)
+                return plan_fail(ret_reason, "larger than 256 MiB, which no plan is", -EINVAL);
+        if (r < 0) {
+                if (ret_reason && asprintf(ret_reason, "cannot be read: %s", strerror(-r)) < 0)
+                        *ret_reason = NULL;
+                return -EINVAL;
+        }
+
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        root = json_tokener_parse_ex(tok, data, (int) data_size);
+        if (json_tokener_get_error(tok) != json_tokener_success && root) {
+                (void) json_object_put(root);
+                root = NULL;
+        }
+        json_tokener_free(tok);
         if (!root)
-                return plan_fail(ret_reason, "not a readable JSON file", -EINVAL);
+                return plan_fail(ret_reason, "not a JSON document", -EINVAL);
         if (!json_object_object_get_ex(root, "reclaimed", &arr) || !json_object_is_type(arr, json_type_array))
                 return plan_fail(ret_reason, "no \"reclaimed\" array (expected the output of boxlite-gc --dry-run --json)",
                                  -EINVAL);

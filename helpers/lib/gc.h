@@ -136,9 +136,16 @@ static inline bool gc_result_ok(const GcResult *r) {
 /* Journal/stderr records: one per reclaimed image, one per error, one summary. */
 void gc_result_log(const GcResult *r);
 
-/* Writes the Prometheus textfile atomically (temp file, fsync, rename). */
+/*
+ * Writes the Prometheus textfile atomically (temp file, fsync, rename).
+ * -EEXIST when something other than a regular file is at path (a symlink, a
+ * device, ...): that is never replaced.
+ */
 int gc_write_metrics(const GcResult *r, const char *path);
 
-/* Reads the reclaimed[] entries of a saved "boxlite-gc --dry-run --json" report. */
+/*
+ * Reads the reclaimed[] entries of a saved "boxlite-gc --dry-run --json"
+ * report: a regular file of at most 256 MiB (opened without blocking).
+ */
 int gc_plan_load(const char *path, GcPlanEntry **ret, size_t *ret_n, char **ret_reason);
 void gc_plan_free(GcPlanEntry *p, size_t n);

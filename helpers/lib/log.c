@@ -9,6 +9,7 @@
 
 #include <systemd/sd-journal.h>
 
+#include "escape.h"
 #include "log.h"
 
 static const char *log_program = "boxlite";
@@ -148,9 +149,12 @@ static char *format_message(int error, const char *format, va_list ap) {
         return msg;
 }
 
+/* The journal stores the message as data; on stderr a name with a newline or an escape sequence would forge lines. */
 static void write_stderr(int level, const char *msg) {
         (void) level;
-        fprintf(stderr, "%s: %s\n", log_program, msg);
+        fprintf(stderr, "%s: ", log_program);
+        (void) fputs_escaped(msg, stderr);
+        fputc('\n', stderr);
 }
 
 static int log_dispatch(int level, int error, const char *message_id, char *const *fields, size_t n_fields,

@@ -160,6 +160,19 @@ int parse_timespan(const char *s, uint64_t *ret_usec) {
         return 0;
 }
 
+int parse_timeout(const char *s, uint64_t max_usec, uint64_t *ret_usec) {
+        uint64_t u;
+        int r;
+
+        r = parse_timespan(s, &u);
+        if (r < 0)
+                return r;
+        if (u > max_usec)
+                return -ERANGE;
+        *ret_usec = u;
+        return 0;
+}
+
 char *format_bytes(char *buf, uint64_t bytes) {
         static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
         size_t i = 0;

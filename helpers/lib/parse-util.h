@@ -24,6 +24,14 @@ int parse_percent(const char *s, unsigned *ret);
 /* A systemd-style time span in microseconds: "10min", "30s", "1h 30min", "500ms", a bare number is seconds. */
 int parse_timespan(const char *s, uint64_t *ret_usec);
 
+/*
+ * A time span for a timeout that is added to the current time to make a
+ * deadline: parse_timespan() bounded by max_usec, so that no deadline can
+ * overflow. -ERANGE above max_usec.
+ */
+#define TIMEOUT_MAX_USEC (UINT64_C(3600) * 1000000) /* 1h: probe, bus and lock timeouts */
+int parse_timeout(const char *s, uint64_t max_usec, uint64_t *ret_usec);
+
 /* "1.5 GiB" style, into buf of at least FORMAT_BYTES_MAX. */
 #define FORMAT_BYTES_MAX 32
 char *format_bytes(char *buf, uint64_t bytes);

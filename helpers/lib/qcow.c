@@ -293,6 +293,15 @@ static int read_extensions(Source *src, uint64_t start, uint64_t end, QcowHeader
                                 r = copy_name(p, len, &h->data_file, &h->data_file_has_nul);
                         if (r < 0)
                                 return fail(ret_reason, r, "out of memory");
+
+                        /*
+                         * qcow2_read_extensions() copies the extension into bs->backing_format as a string,
+                         * and bdrv_open_backing_file() passes it as the driver only when it is not empty:
+                         * an empty backing format (length 0, or starting with NUL) means "probe", exactly as
+                         * if the extension were absent.
+                         */
+                        if (magic == QCOW2_EXT_BACKING_FORMAT && h->backing_format && h->backing_format[0] == 0)
+                                h->backing_format = mfree(h->backing_format);
                 }
 
                 /* Extension data is padded to a multiple of 8 bytes. */

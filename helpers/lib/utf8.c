@@ -25,6 +25,10 @@ static size_t utf8_sequence_length(const unsigned char *s) {
         return 0;
 }
 
+size_t utf8_char_length(const char *s) {
+        return utf8_sequence_length((const unsigned char *) s);
+}
+
 bool utf8_is_valid(const char *s) {
         const unsigned char *p = (const unsigned char *) s;
 

@@ -8,8 +8,12 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 
 bool utf8_is_valid(const char *s);
+
+/* Length in bytes of the valid UTF-8 character at s (1 for ASCII, also for NUL), or 0 if s is not one. */
+size_t utf8_char_length(const char *s);
 
 /* Returns a malloc'ed copy with invalid sequences replaced by U+FFFD, or NULL on OOM. */
 char *utf8_sanitize(const char *s);

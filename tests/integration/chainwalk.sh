@@ -277,6 +277,64 @@ else
         ok "# SKIP unreadable layer needs root to switch to an unprivileged user"
 fi
 
+# A declared-raw backing file the caller cannot open: qemu-img refuses the chain, so it is incomplete.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+        as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+        truncate -s 1M bad/secret.raw && chmod 600 bad/secret.raw
+        qimg -f qcow2 -b "$T/bad/secret.raw" -F raw bad/on-secret.qcow2 && chmod 644 bad/on-secret.qcow2
+        chmod 755 "$T" bad
+        as_nobody qemu-img info --backing-chain --output=json bad/on-secret.qcow2 >/dev/null 2>&1
+        check "unreadable raw backing: qemu-img refuses it" test $? -ne 0
+        for rd in auto libqcow builtin; do
+                out="$(as_nobody "$CW" --reader $rd --json bad/on-secret.qcow2 2>/dev/null)"
+                rc=$?
+                kind="$(jq -r '.[-1]."boxlite-error".kind' <<<"$out")"
+                check "unreadable raw backing ($rd): exit 1, reported unreadable (got $rc, $kind)" \
+                        test "$rc" -eq 1 -a "$kind" = unreadable
+        done
+else
+        ok "# SKIP unreadable raw backing needs root to switch to an unprivileged user"
+fi
+
+# An empty backing-format extension (length 0): qemu-img probes the backing file; so do both readers.
+empty_backing_format() {
+        python3 - "$1" <<'EOF'
+import struct, sys
+with open(sys.argv[1], 'r+b') as f:
+    data = bytearray(f.read(65536))
+    hdr_len = struct.unpack('>I', data[100:104])[0]
+    name_off = struct.unpack('>Q', data[8:16])[0]
+    off, exts = hdr_len, []
+    while True:
+        magic, length = struct.unpack('>II', data[off:off + 8])
+        if magic == 0:
+            break
+        exts.append((magic, bytes(data[off + 8:off + 8 + length])))
+        off += 8 + ((length + 7) & ~7)
+    area = b''
+    for magic, payload in exts:
+        if magic == 0xe2792aca:
+            payload = b''
+        area += struct.pack('>II', magic, len(payload)) + payload + b'\0' * (-len(payload) % 8)
+    area += b'\0' * 8
+    end = name_off if name_off else off + 8
+    assert any(m == 0xe2792aca for m, _ in exts) and hdr_len + len(area) <= end
+    f.seek(hdr_len)
+    f.write(area + b'\0' * (end - hdr_len - len(area)))
+EOF
+}
+qimg -f qcow2 -b "$T/good/img/base.ext4" -F raw good/sub/empty-fmt-raw.qcow2
+qimg -f qcow2 -b three.qcow2 -F qcow2 good/sub/empty-fmt-qcow2.qcow2
+for img in good/sub/empty-fmt-raw.qcow2 good/sub/empty-fmt-qcow2.qcow2; do
+        empty_backing_format "$img"
+        want="$(qemu-img info --backing-chain --output=json "$img" | jq -c '[.[] | [.filename, .format]]')"
+        check "empty backing format: qemu-img still opens $img" test -n "$want"
+        for rd in auto libqcow builtin; do
+                got="$("$CW" --reader $rd --json "$img" | jq -c '[.[] | [.filename, .format]]')"
+                check "empty backing format ($rd): $img walks like qemu-img" test "$got" = "$want"
+        done
+done
+
 # ---------------------------------------------------------------- --home
 mkdir -p home/images/disk-images home/boxes/b1/disks home/boxes/b2/disks home/boxes/.tmpAbc123/disks home/bases
 truncate -s 8M home/images/disk-images/sha256-aa.ext4

@@ -34,6 +34,38 @@ static void write_file(const char *name, const char *text) {
         fclose(f);
 }
 
+static void write_bytes(const char *name, const char *data, size_t n) {
+        char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+        fclose(f);
+}
+
+static char *path_in_dir(const char *name) {
+        char *p;
+
+        ck_assert_int_ge(asprintf(&p, "%s/%s", dir, name), 0);
+        return p;
+}
+
+/* Loads and expects an error that names the directory and contains expect. */
+static void expect_error(const char *expect) {
+        char *error = NULL;
+        BoxliteConfig c;
+
+        config_init(&c);
+        ck_assert_int_eq(config_load(&c, on_warn, &error), -EINVAL);
+        ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error, expect) && strstr(error, dir), "error '%s' lacks '%s' or the file name", error,
+                      expect);
+        free(error);
+        config_done(&c);
+}
+
 static void setup(void) {
         strcpy(dir, "/tmp/boxlite-test-config.XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -104,6 +136,12 @@ START_TEST(test_bad_values) {
                 { "[Admission]\nGCOnPressure=perhaps\n", ":2: invalid value 'perhaps' for GCOnPressure=" },
                 { "[Admission]\nProbeTimeoutSec=soon\n", ":2: invalid value 'soon' for ProbeTimeoutSec=" },
                 { "[Admission]\nProbeTimeoutSec=0\n", ":2: invalid value '0' for ProbeTimeoutSec=" },
+                /* A deadline of now + 2^64-1 us wraps around: every probe would time out at once. */
+                { "[Admission]\nProbeTimeoutSec=18446744073709551615us\n",
+                  ":2: invalid value '18446744073709551615us' for ProbeTimeoutSec=" },
+                { "[Admission]\nProbeTimeoutSec=1h 1us\n", ":2: invalid value '1h 1us' for ProbeTimeoutSec=" },
+                { "[Admission]\nBusTimeoutSec=18446744073709551615us\n", ":2: invalid value" },
+                { "[Admission]\nBusTimeoutSec=2h\n", ":2: invalid value '2h' for BusTimeoutSec=" },
                 { "[GC]\nGrace=10parsecs\n", ":2: invalid value '10parsecs' for Grace= in [GC]" },
                 { "[GC]\nTargetFree=99999999999999999999\n", ":2: invalid value '99999999999999999999' for TargetFree=" },
                 { "[GC]\nMetricsFile=relative.prom\n", ":2: invalid value 'relative.prom' for MetricsFile=" },
@@ -187,9 +225,139 @@ START_TEST(test_empty_resets) {
 }
 END_TEST
 
+START_TEST(test_timeout_bounds) {
+        char *error = NULL;
+
+        write_file("boxlite.conf", "[Admission]\nProbeTimeoutSec=1h\nBusTimeoutSec=60min\n");
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.probe_timeout_usec, UINT64_C(3600) * 1000000);
+        ck_assert_uint_eq(cfg.bus_timeout_usec, UINT64_C(3600) * 1000000);
+}
+END_TEST
+
+/* libinih's own reader splits lines at 199 bytes; the tail of a comment then parsed as a setting. */
+START_TEST(test_long_comment_not_split) {
+        char line[12000], *error = NULL, *text;
+
+        memset(line, 'x', sizeof(line));
+        line[0] = '#';
+        line[199] = 0; /* exactly the case: '#' and 198 bytes, then "HardFloor=0 ; off" */
+        ck_assert_int_ge(asprintf(&text, "[Admission]\nHardFloor=500G\n%sHardFloor=0 ; off\n", line), 0);
+        write_file("boxlite.conf", text);
+        free(text);
+
+        line[199] = 'x';
+        line[sizeof(line) - 1] = 0;
+        line[0] = ';';
+        line[5000] = '\t';
+        ck_assert_int_ge(asprintf(&text, "[Admission]\n  %sSoftFloor=1K\n%s\n", line, line), 0);
+        write_file("boxlite.conf.d/10-long.conf", text);
+        free(text);
+
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.limits.hard_floor_bytes, 500 * GIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_bytes, 5 * GIB);
+        ck_assert_str_eq(warnings, "");
+}
+END_TEST
+
+START_TEST(test_long_setting_rejected) {
+        char path[400], *text;
+
+        memset(path, 'p', sizeof(path));
+        path[0] = '/';
+        path[sizeof(path) - 1] = 0;
+        ck_assert_int_ge(asprintf(&text, "[GC]\nGrace=1min\nMetricsFile=%s\nGrace=0\n", path), 0);
+        write_file("boxlite.conf", text);
+        free(text);
+        expect_error("boxlite.conf:3: line of 411 bytes is too long");
+        ck_assert_uint_eq(cfg.gc_grace_usec, 600 * UINT64_C(1000000));
+
+        /* The longest setting line libinih takes whole: 199 bytes. */
+        path[199 - strlen("MetricsFile=")] = 0;
+        ck_assert_int_ge(asprintf(&text, "[GC]\nMetricsFile=%s\n", path), 0);
+        write_file("boxlite.conf", text);
+        free(text);
+        {
+                char *error = NULL;
+                ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+                ck_assert_str_eq(cfg.gc_metrics_file, path);
+        }
+}
+END_TEST
+
+/* boxlite.conf(5): ";" after white space starts a comment, "#" inside a value does not. */
+START_TEST(test_inline_comments) {
+        char *error = NULL;
+
+        write_file("boxlite.conf", "[Admission]\nHardFloor=2G ; two\nSoftFloor=3G\t; three\n"
+                                   "[GC]\nMetricsFile=/a;b #c\n");
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.limits.hard_floor_bytes, 2 * GIB);
+        ck_assert_uint_eq(cfg.limits.soft_floor_bytes, 3 * GIB);
+        ck_assert_str_eq(cfg.gc_metrics_file, "/a;b #c");
+}
+END_TEST
+
+START_TEST(test_nul_rejected) {
+        static const char text[] = "[Admission]\nHardFloor=5G\0 trailing\n";
+
+        write_bytes("boxlite.conf", text, sizeof(text) - 1);
+        expect_error("boxlite.conf:2: line contains a NUL byte");
+        ck_assert_uint_eq(cfg.limits.hard_floor_bytes, GIB);
+}
+END_TEST
+
+START_TEST(test_fifo_rejected) {
+        _cleanup_free_ char *p = path_in_dir("boxlite.conf");
+
+        /* Opening a FIFO without O_NONBLOCK blocks until a writer comes: the test would time out. */
+        ck_assert_int_eq(mkfifo(p, 0644), 0);
+        expect_error("boxlite.conf: is a FIFO, not a regular file");
+}
+END_TEST
+
+START_TEST(test_device_rejected) {
+        _cleanup_free_ char *p = path_in_dir("boxlite.conf.d/50-null.conf");
+
+        write_file("boxlite.conf", "[Admission]\nHardFloor=2G\n");
+        ck_assert_int_eq(symlink("/dev/null", p), 0);
+        expect_error("boxlite.conf.d/50-null.conf: is a character device, not a regular file");
+}
+END_TEST
+
+START_TEST(test_directory_rejected) {
+        _cleanup_free_ char *p = path_in_dir("boxlite.conf.d/50-dir.conf"), *q = path_in_dir("boxlite.conf.d");
+
+        ck_assert_int_eq(mkdir(p, 0755), 0);
+        expect_error("boxlite.conf.d/50-dir.conf: is a directory, not a regular file");
+
+        ck_assert_int_eq(rmdir(p), 0);
+        ck_assert_int_eq(rmdir(q), 0);
+        write_file("boxlite.conf.d", "[Admission]\nHardFloor=2G\n");
+        expect_error("boxlite.conf.d: is not a directory");
+}
+END_TEST
+
+START_TEST(test_size_bounded) {
+        size_t n = CONFIG_FILE_SIZE_MAX + 1;
+        char *text = malloc(n);
+
+        ck_assert_ptr_nonnull(text);
+        memset(text, '\n', n);
+        text[0] = '#';
+        write_bytes("boxlite.conf", text, n);
+        free(text);
+        expect_error("boxlite.conf: larger than 1024 KiB");
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("files");
+
+        /* A FIFO opened in blocking mode would hang: fail after a few seconds instead of the default 4 s x N. */
+        tcase_set_timeout(tc, 10);
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_defaults);
@@ -199,6 +367,15 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_unknown_keys_warn);
         tcase_add_test(tc, test_values);
         tcase_add_test(tc, test_empty_resets);
+        tcase_add_test(tc, test_timeout_bounds);
+        tcase_add_test(tc, test_long_comment_not_split);
+        tcase_add_test(tc, test_long_setting_rejected);
+        tcase_add_test(tc, test_inline_comments);
+        tcase_add_test(tc, test_nul_rejected);
+        tcase_add_test(tc, test_fifo_rejected);
+        tcase_add_test(tc, test_device_rejected);
+        tcase_add_test(tc, test_directory_rejected);
+        tcase_add_test(tc, test_size_bounded);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -240,6 +240,31 @@ START_TEST(test_parse_timespan) {
 }
 END_TEST
 
+static int parse_timeout_max(const char *s, uint64_t *ret) {
+        return parse_timeout(s, TIMEOUT_MAX_USEC, ret);
+}
+
+/* Timeouts become now + span: a span that would overflow the deadline is out of range. */
+START_TEST(test_parse_timeout) {
+        static const Case64 cases[] = {
+                { "2s", 0, 2 * USEC_PER_SEC },
+                { "0", 0, 0 },
+                { "1h", 0, USEC_PER_HOUR },
+                { "59min 60s", 0, USEC_PER_HOUR },
+                { "3600000000us", 0, USEC_PER_HOUR },
+                { "3600000001us", -ERANGE, 0 },
+                { "1h 1us", -ERANGE, 0 },
+                { "1d", -ERANGE, 0 },
+                { "18446744073709551615us", -ERANGE, 0 },
+                { "18446744073709551616us", -ERANGE, 0 },
+                { "soon", -EINVAL, 0 },
+                { NULL, -EINVAL, 0 },
+        };
+
+        check_cases64("parse_timeout", parse_timeout_max, cases, ELEMENTSOF(cases));
+}
+END_TEST
+
 START_TEST(test_format_bytes) {
         static const struct {
                 uint64_t bytes;
@@ -309,6 +334,7 @@ Suite *parse_util_suite(void) {
 
         tc = tcase_create("timespan");
         tcase_add_test(tc, test_parse_timespan);
+        tcase_add_test(tc, test_parse_timeout);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("format-bytes");

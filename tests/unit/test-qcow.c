@@ -334,10 +334,19 @@ static const ValidCase valid_cases[] = {
                 .image = { .version = 3, .ext = { EXT_STR(QCOW2_EXT_BACKING_FORMAT, "abcdefghijklmno") } },
                 .backing_format = "abcdefghijklmno",
         },
+        /* An empty backing format is no format: QEMU probes the backing file, as without the extension. */
         {
                 .name = "backing format extension of 0 bytes",
-                .image = { .version = 3, .ext = { EXT_LEN(QCOW2_EXT_BACKING_FORMAT, 0) } },
-                .backing_format = "",
+                .image = { .version = 3, .ext = { EXT_LEN(QCOW2_EXT_BACKING_FORMAT, 0) }, BACKING("base.qcow2") },
+                .backing_file = "base.qcow2",
+                .backing_format = NULL,
+        },
+        {
+                .name = "backing format extension starting with NUL",
+                .image = { .version = 3, .ext = { EXT_STR(QCOW2_EXT_BACKING_FORMAT, "\0raw") },
+                           BACKING("base.qcow2") },
+                .backing_file = "base.qcow2",
+                .backing_format = NULL,
         },
         {
                 .name = "embedded NUL in backing name",

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "escape.h"
+#include "utf8.h"
+
+/* Escapes one character at p into out (at least 17 bytes); returns how many input bytes it used. */
+static size_t escape_one(const unsigned char *p, char *out) {
+        static const char hex[] = "0123456789abcdef";
+        size_t n = utf8_char_length((const char *) p);
+        const char *named = NULL;
+
+        switch (*p) {
+        case '\n':
+                named = "\\n";
+                break;
+        case '\t':
+                named = "\\t";
+                break;
+        case '\r':
+                named = "\\r";
+                break;
+        case '\a':
+                named = "\\a";
+                break;
+        case '\b':
+                named = "\\b";
+                break;
+        case '\f':
+                named = "\\f";
+                break;
+        case '\v':
+                named = "\\v";
+                break;
+        case '\\':
+                named = "\\\\";
+                break;
+        }
+        if (named) {
+                strcpy(out, named);
+                return 1;
+        }
+
+        /* C0 controls, DEL, bytes that are not UTF-8, and the C1 controls U+0080..U+009F (0xc2 0x80..0x9f). */
+        if (*p < 0x20 || *p == 0x7f || n == 0 || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+                size_t k = n == 2 ? 2 : 1;
+
+                for (size_t i = 0; i < k; i++) {
+                        out[i * 4] = '\\';
+                        out[i * 4 + 1] = 'x';
+                        out[i * 4 + 2] = hex[p[i] >> 4];
+                        out[i * 4 + 3] = hex[p[i] & 15];
+                }
+                out[k * 4] = 0;
+                return k;
+        }
+
+        memcpy(out, p, n);
+        out[n] = 0;
+        return n;
+}
+
+char *cescape(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        char *out, *o;
+
+        if (!s)
+                return NULL;
+
+        /* Worst case: every byte becomes the four bytes "\xNN". */
+        out = malloc(strlen(s) * 4 + 1);
+        if (!out)
+                return NULL;
+        o = out;
+        while (*p) {
+                char buf[17];
+
+                p += escape_one(p, buf);
+                o = stpcpy(o, buf);
+        }
+        *o = 0;
+        return out;
+}
+
+int fputs_escaped(const char *s, FILE *f) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        while (*p) {
+                char buf[17];
+                int r;
+
+                p += escape_one(p, buf);
+                r = fputs(buf, f);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
