@@ -21,6 +21,7 @@
 #include "message-ids.h"
 #include "parse-util.h"
 #include "path-util.h"
+#include "usage.h"
 #include "utf8.h"
 
 static bool arg_json = false;
@@ -28,6 +29,7 @@ static bool arg_quiet = false;
 static unsigned arg_max_depth = CHAIN_MAX_DEPTH_DEFAULT;
 static QcowReader arg_reader = QCOW_READER_AUTO;
 static char *arg_home = NULL;
+static bool arg_usage = false;
 
 static void help(void) {
         printf("Usage: %1$s [OPTIONS] IMAGE...\n"
@@ -48,6 +50,8 @@ static void help(void) {
                "     --max-depth N      Stop at N layers (default %2$u, at most %3$u)\n"
                "     --reader READER    auto (libqcow, the built-in reader where libqcow refuses a\n"
                "                        valid image), libqcow or builtin (default: auto)\n"
+               "     --usage            With --home: where the space goes, per box and per image, and\n"
+               "                        the overlays' committed growth against the available space\n"
                "  -q --quiet            Print nothing; report through the exit status only\n"
                "\n"
                "Exit status: 0 every chain complete, 1 a chain is incomplete (missing, unreadable,\n"
@@ -63,6 +67,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_JSON,
                 ARG_MAX_DEPTH,
                 ARG_READER,
+                ARG_USAGE,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -71,6 +76,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "json", no_argument, NULL, ARG_JSON },
                 { "max-depth", required_argument, NULL, ARG_MAX_DEPTH },
                 { "reader", required_argument, NULL, ARG_READER },
+                { "usage", no_argument, NULL, ARG_USAGE },
                 { "quiet", no_argument, NULL, 'q' },
                 {}
         };
@@ -96,6 +102,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_JSON:
                         arg_json = true;
                         break;
+                case ARG_USAGE:
+                        arg_usage = true;
+                        break;
                 case ARG_MAX_DEPTH:
                         if (parse_unsigned(optarg, &arg_max_depth) < 0 || arg_max_depth < 1 ||
                             arg_max_depth > CHAIN_MAX_DEPTH_LIMIT)
@@ -118,6 +127,8 @@ static int parse_argv(int argc, char *argv[]) {
                         return -EINVAL;
                 }
 
+        if (arg_usage && optind < argc)
+                return cli_usage_error("%s", "--usage reports on a home, not on IMAGE arguments");
         if (arg_home && optind < argc)
                 return cli_usage_error("%s", "--home and IMAGE arguments are mutually exclusive");
 
@@ -317,6 +328,149 @@ static int walk_home(const char *home, bool *all_complete) {
         return 0;
 }
 
+static json_object *usage_image_to_json(const UsageImage *img) {
+        json_object *o = json_object_new_object();
+
+        json_add_string(o, "path", img->path);
+        json_object_object_add(o, "allocated_bytes", json_object_new_int64((int64_t) img->allocated_bytes));
+        json_object_object_add(o, "boxes", json_object_new_int64((int64_t) img->n_boxes));
+        return o;
+}
+
+static json_object *usage_images_to_json(const UsageImage *v, size_t n) {
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(a, usage_image_to_json(&v[i]));
+        return a;
+}
+
+static void print_usage_json(const Usage *u) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *boxes = json_object_new_array();
+
+        for (size_t i = 0; i < u->n_boxes; i++) {
+                const UsageBox *b = &u->boxes[i];
+                json_object *jb = json_object_new_object(), *images = json_object_new_array();
+
+                json_add_string(jb, "box", b->box);
+                json_object_object_add(jb, "overlays", json_object_new_int64((int64_t) b->n_overlays));
+                json_object_object_add(jb, "allocated_bytes", json_object_new_int64((int64_t) b->allocated_bytes));
+                json_object_object_add(jb, "virtual_bytes", json_object_new_int64((int64_t) b->virtual_bytes));
+                json_object_object_add(jb, "committed_growth_bytes",
+                                       json_object_new_int64((int64_t) b->committed_growth_bytes));
+                for (char **p = b->images; p && *p; p++)
+                        json_object_array_add(images, json_object_new_string(*p));
+                json_object_object_add(jb, "images", images);
+                json_object_array_add(boxes, jb);
+        }
+        json_object_object_add(o, "boxes", boxes);
+        json_object_object_add(o, "images", usage_images_to_json(u->images, u->n_images));
+        json_object_object_add(o, "bases", usage_images_to_json(u->bases, u->n_bases));
+        json_object_object_add(o, "unreferenced", usage_images_to_json(u->unreferenced, u->n_unreferenced));
+        json_object_object_add(o, "overlays_allocated_bytes", json_object_new_int64((int64_t) u->overlays_allocated_bytes));
+        json_object_object_add(o, "images_allocated_bytes", json_object_new_int64((int64_t) u->images_allocated_bytes));
+        json_object_object_add(o, "bases_allocated_bytes", json_object_new_int64((int64_t) u->bases_allocated_bytes));
+        json_object_object_add(o, "unreferenced_allocated_bytes",
+                               json_object_new_int64((int64_t) u->unreferenced_allocated_bytes));
+        json_object_object_add(o, "committed_growth_bytes", json_object_new_int64((int64_t) u->committed_growth_bytes));
+        if (u->available_known)
+                json_object_object_add(o, "available_bytes", json_object_new_int64((int64_t) u->available_bytes));
+        else
+                json_object_object_add(o, "available_bytes", NULL);
+        puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
+}
+
+static const char *basename_of(const char *p) {
+        const char *s = strrchr(p, '/');
+
+        return s ? s + 1 : p;
+}
+
+static void print_usage_images(const char *title, const UsageImage *v, size_t n, uint64_t total, bool boxes) {
+        char a[FORMAT_BYTES_MAX];
+        int width = (int) strlen(title);
+
+        if (n == 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                width = MAX(width, (int) MIN(strlen(basename_of(v[i].path)), (size_t) 100));
+        printf("\n%-*s %12s%s\n", width, title, "ALLOCATED", boxes ? "  BOXES" : "");
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *name = cescape(basename_of(v[i].path));
+
+                printf("%-*s %12s", width, strna(name), format_bytes(a, v[i].allocated_bytes));
+                if (boxes)
+                        printf("  %5zu", v[i].n_boxes);
+                putchar('\n');
+        }
+        printf("%-*s %12s\n", width, "total", format_bytes(a, total));
+}
+
+static void print_usage_human(const Usage *u) {
+        char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX], c[FORMAT_BYTES_MAX];
+
+        printf("%-32s %8s %12s %12s %12s  %s\n", "BOX", "OVERLAYS", "ALLOCATED", "VIRTUAL", "MAY GROW", "IMAGES");
+        for (size_t i = 0; i < u->n_boxes; i++) {
+                const UsageBox *x = &u->boxes[i];
+                _cleanup_free_ char *name = cescape(x->box);
+
+                printf("%-32s %8zu %12s %12s %12s  ", strna(name), x->n_overlays, format_bytes(a, x->allocated_bytes),
+                       format_bytes(b, x->virtual_bytes), format_bytes(c, x->committed_growth_bytes));
+                for (char **p = x->images; p && *p; p++) {
+                        _cleanup_free_ char *img = cescape(basename_of(*p));
+                        printf("%s%s", p == x->images ? "" : ",", strna(img));
+                }
+                putchar('\n');
+        }
+        printf("%-32s %8s %12s\n", "total", "", format_bytes(a, u->overlays_allocated_bytes));
+        print_usage_images("IMAGE", u->images, u->n_images, u->images_allocated_bytes, true);
+        print_usage_images("BASE", u->bases, u->n_bases, u->bases_allocated_bytes, true);
+        print_usage_images("UNREFERENCED (boxlite-gc reclaims these)", u->unreferenced, u->n_unreferenced,
+                           u->unreferenced_allocated_bytes, false);
+        printf("\nCommitted growth: the overlays may still grow by %s", format_bytes(a, u->committed_growth_bytes));
+        if (u->available_known)
+                printf("; %s available on boxes/%s\n", format_bytes(b, u->available_bytes),
+                       u->committed_growth_bytes > u->available_bytes ? " (overcommitted)" : "");
+        else
+                printf("; available space unknown\n");
+}
+
+/* Where the home's space goes, from the same walk. */
+static int home_usage(const char *home, bool *all_complete) {
+        _cleanup_(home_scan_done) HomeScan scan = {};
+        _cleanup_(usage_done) Usage u = {};
+        ChainOptions o = {
+                .max_depth = arg_max_depth,
+                .reader = QCOW_READER_BUILTIN,
+        };
+        int r;
+
+        r = home_scan(home, &o, &scan);
+        if (r < 0)
+                return log_error_errno(r, "Failed to walk the overlays of home '%s': %m", home);
+        for (size_t i = 0; i < scan.n_errors; i++) {
+                *all_complete = false;
+                log_error("'%s': %s", scan.errors[i].path, scan.errors[i].message);
+        }
+        for (size_t i = 0; i < scan.n_overlays; i++)
+                if (scan.overlays[i].chain && !chain_complete(scan.overlays[i].chain)) {
+                        *all_complete = false;
+                        log_warning("'%s': backing chain incomplete: %s", scan.overlays[i].path,
+                                    strna(scan.overlays[i].chain->error_reason));
+                }
+        r = usage_compute(home, &scan, &u);
+        if (r < 0)
+                return log_oom();
+        if (arg_quiet)
+                return 0;
+        if (arg_json)
+                print_usage_json(&u);
+        else
+                print_usage_human(&u);
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_strv_free_ char **images = NULL;
         bool all_complete = true;
@@ -347,7 +501,7 @@ int main(int argc, char *argv[]) {
                                 return log_error_errno(r, "Failed to determine the boxlite home: %m"),
                                        EXIT_FAILURE;
                 }
-                r = walk_home(arg_home, &all_complete);
+                r = arg_usage ? home_usage(arg_home, &all_complete) : walk_home(arg_home, &all_complete);
                 free(arg_home);
                 return r < 0 || !all_complete ? EXIT_FAILURE : EXIT_SUCCESS;
         }

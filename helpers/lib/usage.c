@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "idset.h"
+#include "macro.h"
+#include "path-util.h"
+#include "usage.h"
+
+static void image_list_free(UsageImage *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].path);
+        free(v);
+}
+
+void usage_done(Usage *u) {
+        for (size_t i = 0; i < u->n_boxes; i++) {
+                free(u->boxes[i].box);
+                strv_free(u->boxes[i].images);
+        }
+        free(u->boxes);
+        image_list_free(u->images, u->n_images);
+        image_list_free(u->bases, u->n_bases);
+        image_list_free(u->unreferenced, u->n_unreferenced);
+        *u = (Usage) {};
+}
+
+/* One file (chain end or base) while counting: its identity and which boxes use it. */
+typedef struct Tally {
+        UsageImage img;
+        dev_t dev;
+        ino_t ino;
+        IdSet boxes;            /* box index + 1 as a fake inode under dev 0 */
+} Tally;
+
+typedef struct TallyList {
+        Tally *v;
+        size_t n, allocated;
+        size_t *index;          /* open addressing over v: slot -> position + 1 */
+        size_t index_size;      /* a power of two, at least twice n */
+} TallyList;
+
+static size_t tally_slot(const TallyList *l, dev_t dev, ino_t ino) {
+        uint64_t h = (uint64_t) ino * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t) dev * UINT64_C(0xc2b2ae3d27d4eb4f);
+        size_t mask = l->index_size - 1;
+
+        for (size_t i = (size_t) (h ^ (h >> 29)) & mask;; i = (i + 1) & mask)
+                if (l->index[i] == 0 || (l->v[l->index[i] - 1].dev == dev && l->v[l->index[i] - 1].ino == ino))
+                        return i;
+}
+
+static int tally_reindex(TallyList *l) {
+        size_t size = MAX(l->index_size * 2, (size_t) 64);
+
+        free(l->index);
+        l->index = calloc(size, sizeof(size_t));
+        if (!l->index)
+                return -ENOMEM;
+        l->index_size = size;
+        for (size_t i = 0; i < l->n; i++)
+                l->index[tally_slot(l, l->v[i].dev, l->v[i].ino)] = i + 1;
+        return 0;
+}
+
+static Tally *tally_get(TallyList *l, const ChainLayer *layer, bool base) {
+        size_t slot;
+
+        if ((l->n + 1) * 2 > l->index_size && tally_reindex(l) < 0)
+                return NULL;
+        slot = tally_slot(l, layer->dev, layer->ino);
+        if (l->index[slot] != 0)
+                return &l->v[l->index[slot] - 1];
+        l->index[slot] = l->n + 1;
+        if (l->n >= l->allocated) {
+                size_t a = MAX(l->allocated * 2, (size_t) 16);
+                Tally *v = realloc(l->v, a * sizeof(Tally));
+
+                if (!v)
+                        return NULL;
+                l->v = v;
+                l->allocated = a;
+        }
+        /* Shown by its canonical name: chains may reach it as "disks/../../../bases/x.ext4". */
+        l->v[l->n] = (Tally) {
+                .img = { .path = realpath(layer->filename, NULL) ?: strdup(layer->filename),
+                         .allocated_bytes = layer->actual_size,
+                         .base = base },
+                .dev = layer->dev,
+                .ino = layer->ino,
+        };
+        if (!l->v[l->n].img.path)
+                return NULL;
+        return &l->v[l->n++];
+}
+
+static int tally_finish(TallyList *l, UsageImage **ret, size_t *ret_n, uint64_t *ret_total);
+
+static int cmp_image(const void *a, const void *b) {
+        const UsageImage *x = a, *y = b;
+
+        if (x->allocated_bytes != y->allocated_bytes)
+                return x->allocated_bytes > y->allocated_bytes ? -1 : 1;
+        return strcmp(x->path, y->path);
+}
+
+static int cmp_box(const void *a, const void *b) {
+        const UsageBox *x = a, *y = b;
+
+        if (x->allocated_bytes != y->allocated_bytes)
+                return x->allocated_bytes > y->allocated_bytes ? -1 : 1;
+        return strcmp(x->box, y->box);
+}
+
+static int tally_finish(TallyList *l, UsageImage **ret, size_t *ret_n, uint64_t *ret_total) {
+        UsageImage *v = calloc(MAX(l->n, (size_t) 1), sizeof(UsageImage));
+        uint64_t total = 0;
+
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n; i++) {
+                v[i] = l->v[i].img;
+                v[i].n_boxes = l->v[i].boxes.n;
+                total += v[i].allocated_bytes;
+                idset_done(&l->v[i].boxes);
+        }
+        if (l->n > 1)
+                qsort(v, l->n, sizeof(UsageImage), cmp_image);
+        *ret = v;
+        *ret_n = l->n;
+        *ret_total = total;
+        free(l->v);
+        free(l->index);
+        *l = (TallyList) {};
+        return 0;
+}
+
+static void tally_list_done(TallyList *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->v[i].img.path);
+                idset_done(&l->v[i].boxes);
+        }
+        free(l->v);
+        free(l->index);
+        *l = (TallyList) {};
+}
+
+/* Adds s to a sorted, NULL-terminated strv unless it is there. */
+static int strv_add_unique(char ***l, size_t *n, const char *s) {
+        char **v;
+
+        for (size_t i = 0; i < *n; i++)
+                if (streq((*l)[i], s))
+                        return 0;
+        v = realloc(*l, (*n + 2) * sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        *l = v;
+        v[*n] = strdup(s);
+        if (!v[*n])
+                return -ENOMEM;
+        v[++*n] = NULL;
+        return 0;
+}
+
+static bool is_live_overlay(const HomeOverlay *o) {
+        /* The layers a VM writes: <box>/disks/<name>, not snapshots or bases. */
+        const char *slash = strrchr(o->path, '/');
+
+        return o->part == WALK_PART_BOXES && slash && slash - o->path >= 6 && strncmp(slash - 6, "/disks", 6) == 0;
+}
+
+static int scan_unreferenced(const char *home, const IdSet *reached, Usage *u) {
+        _cleanup_free_ char *dir = NULL;
+        struct dirent *de;
+        size_t allocated = 0;
+        DIR *d;
+        int fd;
+
+        if (asprintf(&dir, "%s/images/disk-images", home) < 0)
+                return -ENOMEM;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        d = fdopendir(fd);
+        if (!d) {
+                (void) close(fd);
+                return 0;
+        }
+        while ((de = readdir(d))) {
+                struct stat st;
+                UsageImage *v;
+
+                if (filename_is_hidden(de->d_name) || !endswith(de->d_name, ".ext4"))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+                    idset_contains(reached, st.st_dev, st.st_ino))
+                        continue;
+                if (u->n_unreferenced >= allocated) {
+                        allocated = MAX(allocated * 2, (size_t) 16);
+                        v = realloc(u->unreferenced, allocated * sizeof(UsageImage));
+                        if (!v) {
+                                (void) closedir(d);
+                                return -ENOMEM;
+                        }
+                        u->unreferenced = v;
+                }
+                v = &u->unreferenced[u->n_unreferenced];
+                *v = (UsageImage) { .allocated_bytes = (uint64_t) st.st_blocks * 512 };
+                if (asprintf(&v->path, "%s/%s", dir, de->d_name) < 0) {
+                        (void) closedir(d);
+                        return -ENOMEM;
+                }
+                u->n_unreferenced++;
+                u->unreferenced_allocated_bytes += v->allocated_bytes;
+        }
+        (void) closedir(d);
+        if (u->n_unreferenced > 1)
+                qsort(u->unreferenced, u->n_unreferenced, sizeof(UsageImage), cmp_image);
+        return 0;
+}
+
+int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
+        _cleanup_free_ char *boxes_dir = NULL;
+        TallyList ends = {}, bases = {};
+        IdSet overlays_seen = {}, reached = {}, base_ids = {};
+        Usage u = {};
+        size_t *n_images = NULL;
+        struct statvfs sv;
+        int r = -ENOMEM;
+
+        u.boxes = calloc(MAX(scan->n_overlays, (size_t) 1), sizeof(UsageBox));
+        n_images = calloc(MAX(scan->n_overlays, (size_t) 1), sizeof(size_t));
+        if (!u.boxes || !n_images)
+                goto fail;
+
+        /* Overlays under bases/ are bases, used by no box until a chain passes through them. */
+        for (size_t i = 0; i < scan->n_overlays; i++) {
+                const HomeOverlay *o = &scan->overlays[i];
+
+                if (o->part != WALK_PART_BASES || !o->chain || o->chain->n_layers == 0)
+                        continue;
+                if (!tally_get(&bases, &o->chain->layers[0], true) ||
+                    idset_add(&base_ids, o->st.st_dev, o->st.st_ino) < 0)
+                        goto fail;
+                /* What a base backs onto is referenced (the GC pins it), even if no box uses it yet. */
+                for (size_t l = 1; l < o->chain->n_layers; l++) {
+                        const ChainLayer *layer = &o->chain->layers[l];
+
+                        if (idset_add(&reached, layer->dev, layer->ino) < 0)
+                                goto fail;
+                        if (l == o->chain->n_layers - 1 && streq(strempty(layer->format), "raw") &&
+                            !tally_get(&ends, layer, false))
+                                goto fail;
+                }
+        }
+
+        /* Overlays come sorted by path, so a box's overlays are adjacent. */
+        for (size_t i = 0; i < scan->n_overlays; i++) {
+                const HomeOverlay *o = &scan->overlays[i];
+                const Chain *c = o->chain;
+                UsageBox *b;
+                size_t bi;
+                int fresh;
+
+                if (o->part != WALK_PART_BOXES || !o->box)
+                        continue;
+                if (u.n_boxes == 0 || !streq(u.boxes[u.n_boxes - 1].box, o->box)) {
+                        u.boxes[u.n_boxes].box = strdup(o->box);
+                        if (!u.boxes[u.n_boxes].box)
+                                goto fail;
+                        u.n_boxes++;
+                }
+                bi = u.n_boxes - 1;
+                b = &u.boxes[bi];
+                b->n_overlays++;
+
+                fresh = idset_add(&overlays_seen, o->st.st_dev, o->st.st_ino);
+                if (fresh < 0)
+                        goto fail;
+                if (fresh) {
+                        uint64_t allocated = (uint64_t) o->st.st_blocks * 512;
+                        uint64_t virt = c && c->n_layers > 0 ? c->layers[0].virtual_size : 0;
+
+                        b->allocated_bytes += allocated;
+                        b->virtual_bytes += virt;
+                        u.overlays_allocated_bytes += allocated;
+                        if (is_live_overlay(o) && virt > allocated) {
+                                b->committed_growth_bytes += virt - allocated;
+                                u.committed_growth_bytes += virt - allocated;
+                        }
+                }
+                if (!c)
+                        continue;
+
+                for (size_t l = 1; l < c->n_layers; l++) {
+                        const ChainLayer *layer = &c->layers[l];
+                        bool end = l == c->n_layers - 1 && streq(strempty(layer->format), "raw");
+                        Tally *t;
+
+                        if (idset_add(&reached, layer->dev, layer->ino) < 0)
+                                goto fail;
+                        /* A snapshot inside a box is counted with the box; only bases and ends are shared. */
+                        if (!end && !idset_contains(&base_ids, layer->dev, layer->ino))
+                                continue;
+                        t = tally_get(end ? &ends : &bases, layer, !end);
+                        if (!t || idset_add(&t->boxes, 0, (ino_t) bi + 1) < 0)
+                                goto fail;
+                        if (end && strv_add_unique(&b->images, &n_images[bi], t->img.path) < 0)
+                                goto fail;
+                }
+        }
+
+        r = tally_finish(&ends, &u.images, &u.n_images, &u.images_allocated_bytes);
+        if (r >= 0)
+                r = tally_finish(&bases, &u.bases, &u.n_bases, &u.bases_allocated_bytes);
+        if (r >= 0)
+                r = scan_unreferenced(home, &reached, &u);
+        if (r < 0)
+                goto fail;
+        if (u.n_boxes > 1)
+                qsort(u.boxes, u.n_boxes, sizeof(UsageBox), cmp_box);
+
+        /* Overlays grow on the filesystem of boxes/. */
+        if (asprintf(&boxes_dir, "%s/boxes", home) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (statvfs(boxes_dir, &sv) >= 0 || statvfs(home, &sv) >= 0) {
+                u.available_bytes = (uint64_t) sv.f_bavail * (sv.f_frsize ?: sv.f_bsize);
+                u.available_known = true;
+        }
+
+        free(n_images);
+        idset_done(&overlays_seen);
+        idset_done(&reached);
+        idset_done(&base_ids);
+        *ret = u;
+        return 0;
+
+fail:
+        free(n_images);
+        tally_list_done(&ends);
+        tally_list_done(&bases);
+        idset_done(&overlays_seen);
+        idset_done(&reached);
+        idset_done(&base_ids);
+        usage_done(&u);
+        return r < 0 ? r : -ENOMEM;
+}

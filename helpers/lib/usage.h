@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Where a home's space goes (DESIGN.md section 10, "boxlite-chainwalk --usage"),
+ * computed from one walk of the home (home.h), like "docker system df -v":
+ *
+ *   boxes    per box, its overlays (disks and snapshots): allocated bytes
+ *            (st_blocks * 512, each inode once), virtual size, and the images
+ *            their chains end at; largest first;
+ *   images   every file a chain ends at (disk-images, bases/ *.ext4):
+ *            allocated bytes and how many boxes use it; largest first;
+ *   bases    qcow layers under bases/ that chains pass through;
+ *   unreferenced  regular *.ext4 files in images/disk-images/ no chain reaches;
+ *   committed growth: over the live overlays (a box's disks/, the layers a VM
+ *            writes), virtual size minus allocated bytes: what they may still
+ *            grow by, set against the available bytes of boxes/.
+ *
+ * Totals count every inode once (hard links, images shared by boxes).
+ * usage_compute() returns 0 or -ENOMEM; files it cannot stat are left out.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "home.h"
+
+typedef struct UsageBox {
+        char *box;
+        size_t n_overlays;
+        uint64_t allocated_bytes;
+        uint64_t virtual_bytes;
+        uint64_t committed_growth_bytes;
+        char **images;          /* NULL-terminated, sorted */
+} UsageBox;
+
+typedef struct UsageImage {
+        char *path;
+        uint64_t allocated_bytes;
+        size_t n_boxes;
+        bool base;              /* a qcow layer under bases/, not a chain's end */
+} UsageImage;
+
+typedef struct Usage {
+        UsageBox *boxes;
+        size_t n_boxes;
+        UsageImage *images;     /* chain ends */
+        size_t n_images;
+        UsageImage *bases;
+        size_t n_bases;
+        UsageImage *unreferenced;
+        size_t n_unreferenced;
+        uint64_t overlays_allocated_bytes;
+        uint64_t images_allocated_bytes;
+        uint64_t bases_allocated_bytes;
+        uint64_t unreferenced_allocated_bytes;
+        uint64_t committed_growth_bytes;
+        uint64_t available_bytes;   /* f_bavail * f_frsize of boxes/ (the home without one) */
+        bool available_known;
+} Usage;
+
+int usage_compute(const char *home, const HomeScan *scan, Usage *ret);
+void usage_done(Usage *u);
