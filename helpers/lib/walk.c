@@ -70,6 +70,8 @@ typedef struct Walk {
         size_t path_allocated;
         uint8_t *dir_buf[WALK_MAX_DEPTH + 2];/* one per depth: a parent's listing stays valid below it */
 
+        size_t fd_budget;                    /* directory fds kept open at most (RLIMIT_NOFILE) */
+        size_t n_open;
         struct timespec racy_since;          /* times at or after this are racy */
         char *changed;                       /* set: the pass is thrown away, and why */
 } Walk;
@@ -175,6 +177,7 @@ static void walk_pass_done(Walk *w) {
                 free(w->dirs[i].name);
         }
         w->n_dirs = 0;
+        w->n_open = 0;
         idset_done(&w->seen);
         w->n_ancestors = 0;
         w->box = mfree(w->box);
@@ -493,6 +496,7 @@ static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via
         if (r < 0)
                 return r;
         TAKE_FD(owned);
+        w->n_open++;
 
         w->ancestors[w->n_ancestors++] = (FileId) { st.st_dev, st.st_ino };
         /* Not straight into w->dirs[index]: walking below may move w->dirs. */
@@ -502,6 +506,16 @@ static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via
                 return r;
         w->dirs[index].hash = hash;
         w->dirs[index].n_entries = n_entries;
+
+        /*
+         * Past the fd budget, a directory whose subtree is done gives its fd back; the check after the
+         * pass opens it again by name from its parent, which by then is proven unchanged, so the name
+         * still leads to the directory that was listed.
+         */
+        if (w->n_open > w->fd_budget) {
+                w->dirs[index].fd = safe_close(w->dirs[index].fd);
+                w->n_open--;
+        }
 
         /* A listing that came back empty although the link count says there are subdirectories. */
         if (n_entries == 0 && st.st_nlink > 2)
@@ -565,7 +579,7 @@ static int walk_top(Walk *w, WalkPart part) {
  * model's "torn re-list", docs/gc-protocol-model.md). A listing that does not
  * fit one call counts as changed.
  */
-static int relist_dir(const DirRecord *d, uint64_t *ret_hash, uint64_t *ret_n) {
+static int relist_dir(const DirRecord *d, int fd, uint64_t *ret_hash, uint64_t *ret_n) {
         /* The largest record: 19 header bytes, a 255-byte name and its NUL, 8-byte aligned. */
         size_t size = (size_t) (d->n_entries + 64) * 280;
         _cleanup_free_ uint8_t *buf = NULL;
@@ -575,10 +589,10 @@ static int relist_dir(const DirRecord *d, uint64_t *ret_hash, uint64_t *ret_n) {
         buf = malloc(size);
         if (!buf)
                 return -ENOMEM;
-        if (lseek(d->fd, 0, SEEK_SET) < 0)
+        if (lseek(fd, 0, SEEK_SET) < 0)
                 return -errno;
         do
-                n = getdents64(d->fd, buf, size);
+                n = getdents64(fd, buf, size);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
@@ -592,11 +606,35 @@ static int relist_dir(const DirRecord *d, uint64_t *ret_hash, uint64_t *ret_n) {
                 hash += entry_hash(de->d_name, de->d_ino, de->d_type);
         }
         /* Something left for a second call: the directory grew, it cannot be proven unchanged. */
-        if (getdents64(d->fd, buf, size) != 0)
+        if (getdents64(fd, buf, size) != 0)
                 return -ESTALE;
         *ret_hash = hash;
         *ret_n = n_entries;
         return 0;
+}
+
+/*
+ * An fd on a record's directory: its own, or (when it gave its fd back) opened
+ * again by name from its parent, recursively; *ret_owned holds what the
+ * caller must close.
+ */
+static int record_fd(Walk *w, size_t i, int *ret_owned) {
+        const DirRecord *d = &w->dirs[i];
+        _cleanup_close_ int parent_owned = -1;
+        int base = w->home_fd, fd;
+
+        if (d->fd >= 0)
+                return d->fd;
+        if (d->parent != UINT_MAX) {
+                base = record_fd(w, d->parent, &parent_owned);
+                if (base < 0)
+                        return base;
+        }
+        fd = openat(base, d->name, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC | (d->via_link ? 0 : O_NOFOLLOW));
+        if (fd < 0)
+                return -errno;
+        *ret_owned = fd;
+        return fd;
 }
 
 /* After the pass: every directory must still be what was listed. */
@@ -612,24 +650,31 @@ static int walk_verify(Walk *w) {
         for (size_t i = 0; i < w->n_dirs && !w->changed; i++) {
                 DirRecord *d = &w->dirs[i];
                 _cleanup_free_ char *path = NULL;
+                _cleanup_close_ int reopened = -1, parent_reopened = -1;
+                int fd = d->fd, base = w->home_fd;
                 struct stat st;
                 bool same;
                 int r;
 
-                same = fstat(d->fd, &st) >= 0 && st.st_dev == d->dev && st.st_ino == d->ino &&
+                if (d->parent != UINT_MAX) {
+                        base = record_fd(w, d->parent, &parent_reopened);
+                        if (base < 0 && base != -ENOENT && base != -ENOTDIR && base != -ELOOP)
+                                return base;
+                }
+                if (fd < 0 && base >= 0)
+                        fd = reopened = openat(base, d->name, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC |
+                                                              (d->via_link ? 0 : O_NOFOLLOW));
+
+                same = fd >= 0 && fstat(fd, &st) >= 0 && st.st_dev == d->dev && st.st_ino == d->ino &&
                        st.st_nlink == d->nlink && st.st_size == d->size && ts_eq(st.st_mtim, d->mtime) &&
                        ts_eq(st.st_ctim, d->ctime);
-                if (same && d->via_link) {
-                        int base = d->parent == UINT_MAX ? w->home_fd : w->dirs[d->parent].fd;
-
-                        same = fstatat(base, d->name, &st, 0) >= 0 && st.st_dev == d->dev && st.st_ino == d->ino;
-                } else if (same && d->parent == UINT_MAX)
-                        same = fstatat(w->home_fd, d->name, &st, 0) >= 0 && st.st_dev == d->dev &&
+                if (same && (d->via_link || d->parent == UINT_MAX))
+                        same = base >= 0 && fstatat(base, d->name, &st, 0) >= 0 && st.st_dev == d->dev &&
                                st.st_ino == d->ino;
                 if (same && d->racy) {
                         uint64_t hash = 0, n = 0;
 
-                        r = relist_dir(d, &hash, &n);
+                        r = relist_dir(d, fd, &hash, &n);
                         if (r == -ENOMEM)
                                 return r;
                         same = r >= 0 && hash == d->hash && n == d->n_entries;
@@ -648,13 +693,18 @@ static int walk_verify(Walk *w) {
 }
 
 /* Every directory of a pass stays open until it is verified: make room for a large home. */
-static void bump_fd_limit(void) {
+static size_t fd_budget(void) {
         struct rlimit rl;
 
-        if (getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur < rl.rlim_max) {
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 256;
+        if (rl.rlim_cur < rl.rlim_max) {
                 rl.rlim_cur = rl.rlim_max;
                 (void) setrlimit(RLIMIT_NOFILE, &rl);
+                (void) getrlimit(RLIMIT_NOFILE, &rl);
         }
+        /* Room for the walk's own opens (a chain, the depth of the tree) and the caller's. */
+        return rl.rlim_cur > 512 ? (size_t) MIN(rl.rlim_cur - 256, (rlim_t) SIZE_MAX) : 128;
 }
 
 int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb, void *userdata,
@@ -678,7 +728,9 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
         w.home_fd = open(home, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
         if (w.home_fd < 0)
                 return -errno;
-        bump_fd_limit();
+        w.fd_budget = fd_budget();
+        if (o->test_fd_budget > 0)
+                w.fd_budget = o->test_fd_budget;
 
         for (stats.passes = 1;; stats.passes++) {
                 int64_t start = now_file_clock_nsec() - WALK_RACY_WINDOW_NSEC;

@@ -25,7 +25,9 @@
  *   2. Every entry is opened relative to the listed directory's fd, and the
  *      inode opened must be the one the listing named: an entry that vanished,
  *      changed type or was replaced (renameat2(RENAME_EXCHANGE)) ends the pass.
- *   3. Directory fds stay open; after the pass each directory is fstat'ed
+ *   3. Directory fds stay open (up to a budget below RLIMIT_NOFILE, beyond
+ *      which a finished directory is opened again by name from its parent,
+ *      itself proven unchanged); after the pass each directory is fstat'ed
  *      again and must be unchanged (inode, size, link count, mtime, ctime).
  *      A directory whose times lie within WALK_RACY_WINDOW_NSEC of the pass's
  *      start is "racy": a change in the same timestamp tick leaves its times
@@ -94,6 +96,7 @@ typedef struct WalkCallbacks {
 typedef struct WalkOptions {
         unsigned max_passes;        /* 0: WALK_MAX_PASSES */
         bool test_no_consistency;   /* test hook: today's walk (a vanished entry is nothing, no checks) */
+        size_t test_fd_budget;      /* test hook: directory fds kept open at most (0: from RLIMIT_NOFILE) */
 } WalkOptions;
 
 typedef struct WalkStats {

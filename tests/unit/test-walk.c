@@ -162,8 +162,10 @@ static bool saw(const Seen *s, const char *path) {
         return false;
 }
 
+static size_t fd_budget; /* 0: the default; the "fd-budget" cases walk with 2 */
+
 static int walk(Seen *s, bool no_consistency, WalkStats *stats) {
-        WalkOptions o = { .test_no_consistency = no_consistency };
+        WalkOptions o = { .test_no_consistency = no_consistency, .test_fd_budget = fd_budget };
 
         return home_walk(home, &o, &callbacks, s, stats);
 }
@@ -296,6 +298,16 @@ START_TEST(test_missing_home) {
 }
 END_TEST
 
+static void setup_small_budget(void) {
+        setup();
+        fd_budget = 2;
+}
+
+static void teardown_small_budget(void) {
+        fd_budget = 0;
+        teardown();
+}
+
 static Suite *walk_suite(void) {
         Suite *s = suite_create("walk");
         TCase *tc;
@@ -313,6 +325,17 @@ static Suite *walk_suite(void) {
         tcase_add_test(tc, test_exchange_restarts);
         tcase_add_test(tc, test_remove_restarts);
         tcase_add_test(tc, test_never_still);
+        suite_add_tcase(s, tc);
+
+        /* The same races when directories give their fds back and are checked by name. */
+        tc = tcase_create("fd-budget");
+        tcase_add_checked_fixture(tc, setup_small_budget, teardown_small_budget);
+        tcase_add_test(tc, test_still_home);
+        tcase_add_test(tc, test_rename_restarts);
+        tcase_add_test(tc, test_exchange_restarts);
+        tcase_add_test(tc, test_remove_restarts);
+        tcase_add_test(tc, test_never_still);
+        tcase_add_test(tc, test_links);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("links");
