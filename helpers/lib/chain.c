@@ -228,10 +228,11 @@ const char *chain_declared_format(const Chain *c, size_t i) {
 }
 
 int chain_walk(const char *image, const ChainOptions *opts, Chain **ret) {
-        return chain_walk_fd(-1, image, opts, ret);
+        return chain_walk_fd(-1, NULL, image, opts, ret);
 }
 
-int chain_walk_fd(int first_fd, const char *image, const ChainOptions *opts, Chain **ret) {
+int chain_walk_fd(int first_fd, const struct stat *first_st, const char *image, const ChainOptions *opts,
+                  Chain **ret) {
         static const ChainOptions default_options = {};
         _cleanup_(chain_freep) Chain *c = NULL;
         _cleanup_free_ char *name = NULL, *declared_format = NULL;
@@ -285,7 +286,9 @@ int chain_walk_fd(int first_fd, const char *image, const ChainOptions *opts, Cha
                  */
                 if (c->n_layers == 0 && first_fd >= 0) {
                         /* The caller opened the overlay (relative to the directory it listed). */
-                        if (fstat(first_fd, &st) < 0)
+                        if (first_st)
+                                st = *first_st;
+                        if (!first_st && fstat(first_fd, &st) < 0)
                                 fd = -errno;
                         else if (!S_ISREG(st.st_mode)) {
                                 why = "is not a regular file (FIFO, socket or device)";

@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "qcow.h"
@@ -87,8 +88,8 @@ typedef struct ChainOptions {
 } ChainOptions;
 
 int chain_walk(const char *image, const ChainOptions *opts, Chain **ret);
-/* The same, with the first layer already open as fd (borrowed: read, never closed). */
-int chain_walk_fd(int fd, const char *image, const ChainOptions *opts, Chain **ret);
+/* The same, with the first layer already open as fd (borrowed: read, never closed), and its stat if known. */
+int chain_walk_fd(int fd, const struct stat *st, const char *image, const ChainOptions *opts, Chain **ret);
 
 /* The format layer i was declared as by layer i - 1 (NULL: probed, and for layer 0). */
 const char *chain_declared_format(const Chain *c, size_t i);

@@ -85,17 +85,27 @@ char *cescape(const char *s) {
         return out;
 }
 
+/* Escapes into a chunk and writes chunks: stderr is unbuffered, one write per character would be slow. */
 int fputs_escaped(const char *s, FILE *f) {
         const unsigned char *p = (const unsigned char *) s;
+        char chunk[1024];
+        size_t n = 0;
 
         while (*p) {
                 char buf[17];
-                int r;
+                size_t k;
 
                 p += escape_one(p, buf);
-                r = fputs(buf, f);
-                if (r < 0)
-                        return r;
+                k = strlen(buf);
+                if (n + k > sizeof(chunk)) {
+                        if (fwrite(chunk, 1, n, f) != n)
+                                return EOF;
+                        n = 0;
+                }
+                memcpy(chunk + n, buf, k);
+                n += k;
         }
+        if (n > 0 && fwrite(chunk, 1, n, f) != n)
+                return EOF;
         return 0;
 }

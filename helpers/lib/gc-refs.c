@@ -49,6 +49,8 @@ static void refs_reset(GcRefs *r) {
         r->n_overlays = 0;
         r->complete = true;
         strset_done(&r->known);
+        r->key = mfree(r->key);
+        r->key_allocated = 0;
 }
 
 void gc_refs_done(GcRefs *r) {
@@ -92,24 +94,32 @@ static int refs_add_unresolved(GcRefs *r, const char *name) {
         return 0;
 }
 
-/* The cache key of a backing name: the declared format decides how QEMU opens it. */
-static char *known_key(const char *name, const char *declared_format, size_t *ret_len) {
-        char *k;
-        int n;
+/* The cache key of a backing name, in r->key (reused): the declared format decides how QEMU opens it. */
+static const char *known_key(GcRefs *r, const char *name, const char *declared_format, size_t *ret_len) {
+        const char *f = strempty(declared_format);
+        size_t fl = strlen(f), nl = strlen(name), need = fl + 1 + nl + 1;
 
-        n = asprintf(&k, "%s\n%s", strempty(declared_format), name);
-        if (n < 0)
-                return NULL;
-        *ret_len = (size_t) n;
-        return k;
+        if (need > r->key_allocated) {
+                char *k = realloc(r->key, MAX(need, (size_t) 256));
+
+                if (!k)
+                        return NULL;
+                r->key = k;
+                r->key_allocated = MAX(need, (size_t) 256);
+        }
+        memcpy(r->key, f, fl);
+        r->key[fl] = '\n';
+        memcpy(r->key + fl + 1, name, nl + 1);
+        *ret_len = fl + 1 + nl;
+        return r->key;
 }
 
 static bool refs_known(const char *name, const char *declared_format, void *userdata) {
         GcRefs *r = userdata;
-        _cleanup_free_ char *k = NULL;
+        const char *k;
         size_t len;
 
-        k = known_key(name, declared_format, &len);
+        k = known_key(r, name, declared_format, &len);
         return k && strset_contains(&r->known, k, len);
 }
 
@@ -152,11 +162,11 @@ static int refs_pin_chain(GcRefs *r, const Chain *c) {
 /* Every backing layer of a complete chain ends a complete chain itself. */
 static int refs_learn_chain(GcRefs *r, const Chain *c) {
         for (size_t i = 1; i < c->n_layers; i++) {
-                _cleanup_free_ char *k = NULL;
+                const char *k;
                 size_t len;
                 int q;
 
-                k = known_key(c->layers[i].filename, chain_declared_format(c, i), &len);
+                k = known_key(r, c->layers[i].filename, chain_declared_format(c, i), &len);
                 if (!k)
                         return -ENOMEM;
                 q = strset_add(&r->known, k, len);
@@ -185,7 +195,7 @@ static int refs_overlay(const WalkOverlay *o, void *userdata) {
         int q;
 
         r->n_overlays++;
-        q = chain_walk_fd(o->fd, o->path, &co, &c);
+        q = chain_walk_fd(o->fd, o->st, o->path, &co, &c);
         if (q < 0)
                 return q;
         q = refs_pin_chain(r, c);
@@ -227,6 +237,8 @@ int gc_refs_collect(const char *home, const WalkOptions *wo, GcRefs *ret) {
         walk_stats_done(&stats);
         /* The names only serve the walk that learnt them. */
         strset_done(&r.known);
+        r.key = mfree(r.key);
+        r.key_allocated = 0;
         if (q < 0) {
                 gc_refs_done(&r);
                 return q;

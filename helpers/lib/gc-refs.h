@@ -35,6 +35,8 @@ typedef struct GcRefs {
         size_t n_errors;
         unsigned passes;     /* walk passes, see walk.h */
         StrSet known;        /* "<declared format>\n<full backing name>" of names that ended a complete chain */
+        char *key;           /* buffer for a key of known */
+        size_t key_allocated;
 } GcRefs;
 
 int gc_refs_collect(const char *home, const WalkOptions *wo, GcRefs *ret);

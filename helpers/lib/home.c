@@ -80,7 +80,7 @@ static int scan_overlay(const WalkOverlay *o, void *userdata) {
         sc->s.n_overlays++;
         if (!h->path || (o->box && !h->box))
                 return -ENOMEM;
-        r = chain_walk_fd(o->fd, o->path, sc->chain_options, &h->chain);
+        r = chain_walk_fd(o->fd, o->st, o->path, sc->chain_options, &h->chain);
         return r < 0 ? r : 0;
 }
 

@@ -151,10 +151,11 @@ static char *format_message(int error, const char *format, va_list ap) {
 
 /* The journal stores the message as data; on stderr a name with a newline or an escape sequence would forge lines. */
 static void write_stderr(int level, const char *msg) {
+        _cleanup_free_ char *escaped = cescape(msg);
+
         (void) level;
-        fprintf(stderr, "%s: ", log_program);
-        (void) fputs_escaped(msg, stderr);
-        fputc('\n', stderr);
+        /* One write per line, so that lines of concurrent writers do not interleave. */
+        (void) fprintf(stderr, "%s: %s\n", log_program, escaped ?: "out of memory");
 }
 
 static int log_dispatch(int level, int error, const char *message_id, char *const *fields, size_t n_fields,

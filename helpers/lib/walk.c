@@ -250,8 +250,8 @@ static int check_listed_inode(Walk *w, int dir_fd, const char *name, uint64_t d_
         return walk_changed(w, "'%s' was replaced while it was walked", w->path);
 }
 
-static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via_link, size_t len,
-                    unsigned depth);
+static int walk_dir(Walk *w, int fd, const struct stat *known, unsigned parent, const char *name, bool via_link,
+                    size_t len, unsigned depth);
 
 /* Opens a listed entry by name; ENOENT and friends mean the listing is out of date. */
 static bool errno_is_changed(int e) {
@@ -323,7 +323,7 @@ static int walk_link(Walk *w, int dir_fd, const char *name, size_t len, unsigned
                 fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
                 if (fd < 0)
                         return walk_error(w, w->path, "cannot list directory: %s", strerror(errno));
-                return walk_dir(w, TAKE_FD(fd), (unsigned) dir_index, name, /* via_link= */ true, len, depth + 1);
+                return walk_dir(w, TAKE_FD(fd), NULL, (unsigned) dir_index, name, /* via_link= */ true, len, depth + 1);
         }
         if (!S_ISREG(st.st_mode)) {
                 if (endswith(name, ".qcow2") || endswith(name, ".qcow"))
@@ -374,7 +374,7 @@ static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, u
                 r = check_listed_inode(w, dir_fd, name, d_ino, &st, dir_index);
                 if (r < 0 || w->changed)
                         return r;
-                return walk_dir(w, TAKE_FD(fd), (unsigned) dir_index, name, /* via_link= */ false, len, depth + 1);
+                return walk_dir(w, TAKE_FD(fd), &st, (unsigned) dir_index, name, /* via_link= */ false, len, depth + 1);
 
         case DT_REG:
                 fd = openat(dir_fd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
@@ -468,8 +468,8 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
  * Walks one directory (fd is taken) and everything under it. w->path is its
  * path (len bytes); parent and name say how to reach it again.
  */
-static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via_link, size_t len,
-                    unsigned depth) {
+static int walk_dir(Walk *w, int fd, const struct stat *known, unsigned parent, const char *name, bool via_link,
+                    size_t len, unsigned depth) {
         _cleanup_close_ int owned = fd;
         uint64_t hash = 0, n_entries = 0;
         size_t index;
@@ -478,7 +478,9 @@ static int walk_dir(Walk *w, int fd, unsigned parent, const char *name, bool via
 
         if (depth > WALK_MAX_DEPTH)
                 return walk_error(w, w->path, "directory tree deeper than %u levels", WALK_MAX_DEPTH);
-        if (fstat(fd, &st) < 0)
+        if (known)
+                st = *known;
+        else if (fstat(fd, &st) < 0)
                 return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
 
         for (unsigned i = 0; i < w->n_ancestors; i++)
@@ -569,7 +571,7 @@ static int walk_top(Walk *w, WalkPart part) {
                 return walk_error(w, w->path, "cannot list directory: %s", strerror(e));
         }
         r = fstatat(w->home_fd, top, &lst, AT_SYMLINK_NOFOLLOW);
-        return walk_dir(w, TAKE_FD(fd), UINT_MAX, top, r >= 0 && S_ISLNK(lst.st_mode), len, 0);
+        return walk_dir(w, TAKE_FD(fd), NULL, UINT_MAX, top, r >= 0 && S_ISLNK(lst.st_mode), len, 0);
 }
 
 /*
