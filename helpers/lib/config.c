@@ -27,6 +27,7 @@ void config_init(BoxliteConfig *c) {
                 .probe_timeout_usec = ADMIT_PROBE_TIMEOUT_DEFAULT_USEC,
                 .bus_timeout_usec = CONFIG_BUS_TIMEOUT_DEFAULT_USEC,
                 .gc_grace_usec = GC_GRACE_DEFAULT_USEC,
+                .gc_timeout_usec = ADMIT_GC_TIMEOUT_DEFAULT_USEC,
         };
 }
 
@@ -62,6 +63,7 @@ static const ConfigKey config_keys[] = {
         KEY("Admission", "InodeSoftPercent", VALUE_PERCENT, limits.inode_soft_percent, "a percentage 0-100"),
         KEY("Admission", "GCOnPressure", VALUE_BOOL, gc_on_pressure, "yes or no"),
         KEY("Admission", "ProbeTimeoutSec", VALUE_SPAN_NONZERO, probe_timeout_usec, "a non-zero time span such as 2s"),
+        KEY("Admission", "GcTimeoutSec", VALUE_SPAN_NONZERO, gc_timeout_usec, "a non-zero time span such as 10s"),
         KEY("Admission", "BusTimeoutSec", VALUE_SPAN, bus_timeout_usec, "a time span such as 500ms"),
         KEY("GC", "Grace", VALUE_SPAN, gc_grace_usec, "a time span such as 10min"),
         KEY("GC", "TargetFree", VALUE_SIZE, gc_target_free, "a size such as 20G"),
