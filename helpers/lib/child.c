@@ -46,6 +46,12 @@ int child_start(ChildFunc fn, void *userdata, pid_t *ret_pid, int *ret_fd) {
                         (void) dup2(null, STDOUT_FILENO);
                         (void) dup2(null, STDERR_FILENO);
                 }
+                /* Keep nothing of the parent's but the pipe: a child stuck in the kernel must not hold
+                 * the caller's bus connection or other files open. */
+                if (wfd != 3 && dup2(wfd, 3) >= 0)
+                        wfd = 3;
+                if (wfd == 3)
+                        (void) close_range(4, ~0U, 0);
                 (void) signal(SIGPIPE, SIG_IGN);
                 _exit(fn(wfd, userdata) >= 0 ? 0 : 1);
         }

@@ -10,8 +10,9 @@
  * it; a child stuck in an uninterruptible wait is not waited for.
  *
  * child_start() forks. The child has /dev/null as stdin, stdout and stderr
- * (so that a child stuck in the kernel keeps no caller's pipe open), runs
- * fn(fd, userdata) and _exit()s: 0 when fn returned 0 or more, 1 otherwise.
+ * (so that a child stuck in the kernel keeps no caller's pipe open), no other
+ * file descriptor of the parent's but its pipe, runs fn(fd, userdata) and
+ * _exit()s: 0 when fn returned 0 or more, 1 otherwise.
  * The parent gets the child's pid and the read end of its pipe, non-blocking
  * and close-on-exec. Returns 0 or a negative errno.
  *
