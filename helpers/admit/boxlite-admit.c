@@ -46,14 +46,15 @@ static BoxliteConfig arg_config;
 /* Command-line values, applied over the configuration files. */
 static struct {
         bool hard_floor, soft_floor, soft_percent, inode_hard_floor, inode_soft_percent, gc_on_pressure, grace,
-                probe_timeout, bus_timeout;
+                probe_timeout, bus_timeout, gc_timeout;
         BoxliteConfig v;
 } arg_set;
 
 static void help(void) {
         printf("%s [OPTIONS...]\n"
                "%s --serve [--user] [--idle-timeout SPAN]\n\n"
-               "Decide whether a box may start, from the free space of its home's filesystem.\n\n"
+               "Decide whether a box may start, from the free space of the filesystems of its home,\n"
+               "boxes/ and images/.\n\n"
                "  -h --help                 Show this help\n"
                "     --version              Show the version\n"
                "     --home PATH            The boxlite home (default: $BOXLITE_HOME, /var/lib/boxlite\n"
@@ -67,6 +68,7 @@ static void help(void) {
                "     --inode-soft-percent N Warn below N%% of the inodes available (default 5)\n"
                "     --gc-on-pressure       On warn or reject, collect unreferenced disk-images and judge again\n"
                "     --grace SPAN           Grace window of that collection (default 10min)\n"
+               "     --gc-timeout SPAN      Stop that collection after SPAN (default 10s): the first verdict decides\n"
                "     --probe-timeout SPAN   Give up reading free space after SPAN (default 2s): warn\n"
                "     --json                 Print the decision as JSON\n"
                "     --no-bus               Do not emit the Decided D-Bus signal\n"
@@ -92,6 +94,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_INODE_SOFT_PERCENT,
                 ARG_GC_ON_PRESSURE,
                 ARG_GRACE,
+                ARG_GC_TIMEOUT,
                 ARG_PROBE_TIMEOUT,
                 ARG_JSON,
                 ARG_NO_BUS,
@@ -113,6 +116,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "inode-soft-percent", required_argument, NULL, ARG_INODE_SOFT_PERCENT },
                 { "gc-on-pressure", no_argument, NULL, ARG_GC_ON_PRESSURE },
                 { "grace", required_argument, NULL, ARG_GRACE },
+                { "gc-timeout", required_argument, NULL, ARG_GC_TIMEOUT },
                 { "probe-timeout", required_argument, NULL, ARG_PROBE_TIMEOUT },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "no-bus", no_argument, NULL, ARG_NO_BUS },
@@ -185,6 +189,13 @@ static int parse_argv(int argc, char *argv[]) {
                                 return cli_usage_error("invalid --grace '%s': expected a time span such as "
                                                        "10min, 30s or 1h", optarg);
                         arg_set.grace = true;
+                        break;
+                case ARG_GC_TIMEOUT:
+                        if (parse_timeout(optarg, TIMEOUT_MAX_USEC, &arg_set.v.gc_timeout_usec) < 0 ||
+                            arg_set.v.gc_timeout_usec == 0)
+                                return cli_usage_error("invalid --gc-timeout '%s': expected a non-zero time "
+                                                       "span of at most 1h, such as 10s", optarg);
+                        arg_set.gc_timeout = true;
                         break;
                 case ARG_PROBE_TIMEOUT:
                         if (parse_timeout(optarg, TIMEOUT_MAX_USEC, &arg_set.v.probe_timeout_usec) < 0 ||
@@ -264,7 +275,35 @@ static int load_config(void) {
                 c->probe_timeout_usec = arg_set.v.probe_timeout_usec;
         if (arg_set.bus_timeout)
                 c->bus_timeout_usec = arg_set.v.bus_timeout_usec;
+        if (arg_set.gc_timeout)
+                c->gc_timeout_usec = arg_set.v.gc_timeout_usec;
         return 0;
+}
+
+static json_object *filesystems_to_json(const Judgement *j) {
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < j->n_filesystems; i++) {
+                const FsJudgement *f = &j->filesystems[i];
+                json_object *o = json_object_new_object(), *parts = json_object_new_array();
+
+                json_add_string(o, "part", home_part_to_string(f->part));
+                for (int p = 0; p < _HOME_PART_MAX; p++)
+                        if (f->parts & (1U << p))
+                                json_object_array_add(parts, json_object_new_string(home_part_to_string(p)));
+                json_object_object_add(o, "parts", parts);
+                json_add_string(o, "path", f->path);
+                if (f->source)
+                        json_add_string(o, "source", f->source);
+                json_object_object_add(o, "available_bytes", json_object_new_uint64(f->space.available_bytes));
+                json_object_object_add(o, "total_bytes", json_object_new_uint64(f->space.total_bytes));
+                json_add_string(o, "verdict", verdict_to_string(f->verdict));
+                json_add_string(o, "limit", admit_limit_to_string(f->limit));
+                json_object_object_add(o, "readable", json_object_new_boolean(f->readable));
+                json_add_string(o, "reason", f->reason);
+                json_object_array_add(a, o);
+        }
+        return a;
 }
 
 static json_object *judgement_to_json(const Judgement *j) {
@@ -280,6 +319,8 @@ static json_object *judgement_to_json(const Judgement *j) {
                 json_object_object_add(o, "available_inodes", json_object_new_uint64(j->space.inodes_available));
                 json_object_object_add(o, "total_inodes", json_object_new_uint64(j->space.inodes_total));
         }
+        json_add_string(o, "part", home_part_to_string(j->part));
+        json_object_object_add(o, "filesystems", filesystems_to_json(j));
         return o;
 }
 
@@ -317,8 +358,12 @@ static void print_json(const Decision *d) {
                         json_object_object_add(gc, "ok", json_object_new_boolean(false));
                         json_add_string(gc, "error", strerror(-d->gc_error));
                 }
+                json_object_object_add(gc, "timeout_usec", json_object_new_uint64(d->gc_timeout_usec));
+                json_object_object_add(gc, "timed_out", json_object_new_boolean(d->gc_error == -ETIMEDOUT));
                 json_object_object_add(o, "gc", gc);
         }
+        if (d->gc_skipped)
+                json_add_string(o, "gc_skipped", d->gc_skipped);
         puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
 }
 
@@ -334,6 +379,16 @@ static void print_judgement(const char *label, const Judgement *j) {
                                j->space.inodes_total);
                 printf("\n");
         }
+        if (j->n_filesystems > 1)
+                for (size_t i = 0; i < j->n_filesystems; i++) {
+                        const FsJudgement *f = &j->filesystems[i];
+
+                        printf("  %s on ", home_part_to_string(f->part));
+                        (void) fputs_escaped(f->source ?: f->path, stdout);
+                        printf(": %s, ", verdict_to_string(f->verdict));
+                        (void) fputs_escaped(f->reason, stdout);
+                        printf("\n");
+                }
         printf("  reason: ");
         (void) fputs_escaped(j->reason, stdout);
         printf("\n");
@@ -348,6 +403,9 @@ static void print_human(const Decision *d) {
                         printf("Garbage collection: reclaimed %zu disk-image%s, %s%s\n", d->gc->n_reclaimed,
                                d->gc->n_reclaimed == 1 ? "" : "s", format_bytes(a, d->gc->reclaimed_allocated),
                                gc_result_ok(d->gc) ? "" : " (failed closed: see the errors above)");
+                else if (d->gc_error == -ETIMEDOUT)
+                        printf("Garbage collection: did not finish within %" PRIu64 " ms, stopped; the first "
+                               "verdict decides\n", d->gc_timeout_usec / 1000);
                 else
                         printf("Garbage collection: could not run: %s\n", strerror(-d->gc_error));
                 print_judgement("Final", &d->final);
@@ -365,6 +423,7 @@ static int run_once(void) {
                 .probe_timeout_usec = arg_config.probe_timeout_usec,
                 .gc_on_pressure = arg_config.gc_on_pressure,
                 .gc_grace_usec = arg_config.gc_grace_usec,
+                .gc_timeout_usec = arg_config.gc_timeout_usec,
         };
         int r;
 

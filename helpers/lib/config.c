@@ -29,6 +29,7 @@ void config_init(BoxliteConfig *c) {
                 .probe_timeout_usec = ADMIT_PROBE_TIMEOUT_DEFAULT_USEC,
                 .bus_timeout_usec = CONFIG_BUS_TIMEOUT_DEFAULT_USEC,
                 .gc_grace_usec = GC_GRACE_DEFAULT_USEC,
+                .gc_timeout_usec = ADMIT_GC_TIMEOUT_DEFAULT_USEC,
         };
 }
 
@@ -67,6 +68,8 @@ static const ConfigKey config_keys[] = {
         KEY("Admission", "GCOnPressure", VALUE_BOOL, gc_on_pressure, "yes or no"),
         KEY("Admission", "ProbeTimeoutSec", VALUE_TIMEOUT_NONZERO, probe_timeout_usec,
             "a non-zero time span of at most 1h, such as 2s"),
+        KEY("Admission", "GcTimeoutSec", VALUE_TIMEOUT_NONZERO, gc_timeout_usec,
+            "a non-zero time span of at most 1h, such as 10s"),
         KEY("Admission", "BusTimeoutSec", VALUE_TIMEOUT, bus_timeout_usec,
             "a time span of at most 1h, such as 500ms"),
         KEY("GC", "Grace", VALUE_SPAN, gc_grace_usec, "a time span such as 10min"),

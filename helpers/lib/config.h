@@ -36,6 +36,7 @@ typedef struct BoxliteConfig {
         AdmitLimits limits;
         bool gc_on_pressure;
         uint64_t probe_timeout_usec;
+        uint64_t gc_timeout_usec;    /* [Admission] GcTimeoutSec=: the GC under --gc-on-pressure */
         uint64_t bus_timeout_usec;
         uint64_t gc_grace_usec;
         uint64_t gc_target_free;
