@@ -408,6 +408,9 @@ static const sd_bus_vtable admission_vtable[] = {
                                 SD_BUS_ARGS("s", home, "s", box, "s", unit, "s", verdict, "t", available_bytes,
                                             "s", reason),
                                 0),
+        SD_BUS_SIGNAL_WITH_ARGS("PressureChanged",
+                                SD_BUS_ARGS("s", home, "s", verdict, "t", available_bytes, "s", reason),
+                                0),
         SD_BUS_VTABLE_END
 };
 

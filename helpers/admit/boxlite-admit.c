@@ -14,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "admission.h"
+#include "admit-monitor.h"
 #include "admit.h"
 #include "bus-util.h"
 #include "cli.h"
@@ -40,6 +42,9 @@ static bool arg_json = false;
 static bool arg_no_bus = false;
 static bool arg_user = false;
 static bool arg_serve = false;
+static bool arg_monitor = false;
+static bool arg_release_reserve = false;
+static const char *arg_metrics_file = NULL;
 static uint64_t arg_idle_usec = IDLE_DEFAULT_USEC;
 static BoxliteConfig arg_config;
 
@@ -52,7 +57,9 @@ static struct {
 
 static void help(void) {
         printf("%s [OPTIONS...]\n"
-               "%s --serve [--user] [--idle-timeout SPAN]\n\n"
+               "%s --serve [--user] [--idle-timeout SPAN]\n"
+               "%s --monitor [--home PATH] [--json] [--metrics-file FILE] [--no-bus]\n"
+               "%s --release-reserve [--home PATH]\n\n"
                "Decide whether a box may start, from the free space of the filesystems of its home,\n"
                "boxes/ and images/.\n\n"
                "  -h --help                 Show this help\n"
@@ -75,10 +82,14 @@ static void help(void) {
                "     --bus-timeout SPAN     Wait at most SPAN for the bus to take the signal (default 500ms)\n"
                "     --serve                Serve org.boxlite.Admission1 on the system bus\n"
                "     --user                 Use the session bus instead of the system bus\n"
-               "     --idle-timeout SPAN    With --serve, exit after SPAN without calls (default 30s)\n\n"
+               "     --idle-timeout SPAN    With --serve, exit after SPAN without calls (default 30s)\n"
+               "     --monitor              One pressure check of the home (what boxlite-monitor@.timer runs)\n"
+               "     --metrics-file FILE    With --monitor, write a Prometheus textfile\n"
+               "     --release-reserve      Release the home's reserve files now (a full disk's first step)\n\n"
                "Exit status: 0 ok or warn, 75 reject (EX_TEMPFAIL), 2 usage error, 1 internal error.\n"
                "Defaults come from /etc/boxlite/boxlite.conf and boxlite.conf.d/*.conf; see boxlite.conf(5).\n",
-               program_invocation_short_name, program_invocation_short_name);
+               program_invocation_short_name, program_invocation_short_name, program_invocation_short_name,
+               program_invocation_short_name);
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -102,6 +113,9 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SERVE,
                 ARG_USER,
                 ARG_IDLE_TIMEOUT,
+                ARG_MONITOR,
+                ARG_METRICS_FILE,
+                ARG_RELEASE_RESERVE,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -124,6 +138,9 @@ static int parse_argv(int argc, char *argv[]) {
                 { "serve", no_argument, NULL, ARG_SERVE },
                 { "user", no_argument, NULL, ARG_USER },
                 { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
+                { "monitor", no_argument, NULL, ARG_MONITOR },
+                { "metrics-file", required_argument, NULL, ARG_METRICS_FILE },
+                { "release-reserve", no_argument, NULL, ARG_RELEASE_RESERVE },
                 {}
         };
         int c;
@@ -227,6 +244,18 @@ static int parse_argv(int argc, char *argv[]) {
                                 return cli_usage_error("invalid --idle-timeout '%s': expected a non-zero time "
                                                        "span of at most 1d, such as 30s", optarg);
                         break;
+                case ARG_MONITOR:
+                        arg_monitor = true;
+                        break;
+                case ARG_METRICS_FILE:
+                        if (optarg[0] != '/')
+                                return cli_usage_error("invalid --metrics-file '%s': expected an absolute path",
+                                                       optarg);
+                        arg_metrics_file = optarg;
+                        break;
+                case ARG_RELEASE_RESERVE:
+                        arg_release_reserve = true;
+                        break;
                 case '?':
                         return cli_bad_option(argv, options, "h");
                 default:
@@ -235,6 +264,10 @@ static int parse_argv(int argc, char *argv[]) {
 
         if (optind < argc)
                 return cli_usage_error("unexpected argument '%s'", argv[optind]);
+        if (arg_serve + arg_monitor + arg_release_reserve > 1)
+                return cli_usage_error("--serve, --monitor and --release-reserve exclude each other");
+        if (arg_metrics_file && !arg_monitor)
+                return cli_usage_error("--metrics-file needs --monitor");
         return 1;
 }
 
@@ -496,6 +529,16 @@ int main(int argc, char *argv[]) {
                         .idle_usec = arg_idle_usec,
                 };
                 ret = admit_serve(&o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        } else if (arg_monitor || arg_release_reserve) {
+                MonitorOptions o = {
+                        .config = &arg_config,
+                        .home = arg_home,
+                        .metrics_file = arg_metrics_file,
+                        .json = arg_json,
+                        .no_bus = arg_no_bus,
+                        .user_bus = arg_user || geteuid() != 0,
+                };
+                ret = arg_monitor ? admit_monitor(&o) : admit_release_reserve(&o);
         } else
                 ret = run_once();
 

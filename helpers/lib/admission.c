@@ -436,7 +436,7 @@ static int gc_result_parse(const char *home, const ChildOutput *o, GcResult **re
 /* Bound on the GC's answer: GC_MAX_FILES entries with their names. */
 #define GC_CHILD_MAX_BYTES (UINT64_C(1) << 30)
 
-static int gc_run_bounded(const GcOptions *o, const char *images, uint64_t timeout_usec, GcResult **ret) {
+int admission_gc_run_bounded(const GcOptions *o, const char *images, uint64_t timeout_usec, GcResult **ret) {
         _cleanup_(child_output_done) ChildOutput out = {};
         GcChild g = { .options = o, .images = images };
         pid_t pid;
@@ -523,7 +523,7 @@ int admission_decide(const AdmitRequest *req, Decision **ret) {
                 d->first = d->final;
                 d->final = (Judgement) {};
                 d->gc_ran = true;
-                r = gc_run_bounded(&o, images, d->gc_timeout_usec, &d->gc);
+                r = admission_gc_run_bounded(&o, images, d->gc_timeout_usec, &d->gc);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)

@@ -93,6 +93,13 @@ int admission_judge(const AdmitLimits *limits, const char *home, uint64_t probe_
 void judgement_done(Judgement *j);
 int judgement_copy(const Judgement *j, Judgement *ret);
 
+/*
+ * gc_run() in a child killed after timeout_usec (-ETIMEDOUT): a hung mount under the home costs at most
+ * that. The child syncs the filesystem of images (a path) after deleting, so statvfs sees what it freed.
+ * The result carries what the reports need (paths, reasons, bytes), not file identities.
+ */
+int admission_gc_run_bounded(const GcOptions *o, const char *images, uint64_t timeout_usec, GcResult **ret);
+
 int admission_decide(const AdmitRequest *req, Decision **ret);
 Decision *decision_free(Decision *d);
 static inline void decision_freep(Decision **d) {

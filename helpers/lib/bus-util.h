@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * org.boxlite.Admission1 names (DESIGN.md section 6) and the one-shot
- * Decided signal.
+ * org.boxlite.Admission1 names (DESIGN.md section 6), the one-shot
+ * Decided signal and the monitor's PressureChanged signal.
  *
  * bus_emit_decided() connects to the system bus (the session bus if user),
  * sends Decided and waits, at most timeout_usec in all, until the bus has
@@ -23,3 +23,7 @@
 #define ADMISSION_ERROR_PREFIX "org.boxlite.Admission1.Error."
 
 int bus_emit_decided(const Decision *d, bool user, uint64_t timeout_usec);
+
+/* PressureChanged(s home, s verdict, t available_bytes, s reason), from the monitor; bounded the same way. */
+int bus_emit_pressure_changed(const char *home, Verdict verdict, uint64_t available_bytes, const char *reason,
+                              bool user, uint64_t timeout_usec);

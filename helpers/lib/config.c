@@ -30,11 +30,15 @@ void config_init(BoxliteConfig *c) {
                 .bus_timeout_usec = CONFIG_BUS_TIMEOUT_DEFAULT_USEC,
                 .gc_grace_usec = GC_GRACE_DEFAULT_USEC,
                 .gc_timeout_usec = ADMIT_GC_TIMEOUT_DEFAULT_USEC,
+                .monitor_reserve_size = CONFIG_RESERVE_SIZE_DEFAULT,
+                .monitor_gc = true,
         };
 }
 
 void config_done(BoxliteConfig *c) {
         c->gc_metrics_file = mfree(c->gc_metrics_file);
+        c->monitor_metrics_file = mfree(c->monitor_metrics_file);
+        c->monitor_state_dir = mfree(c->monitor_state_dir);
 }
 
 typedef enum ValueType {
@@ -75,6 +79,11 @@ static const ConfigKey config_keys[] = {
         KEY("GC", "Grace", VALUE_SPAN, gc_grace_usec, "a time span such as 10min"),
         KEY("GC", "TargetFree", VALUE_SIZE, gc_target_free, "a size such as 20G"),
         KEY("GC", "MetricsFile", VALUE_PATH, gc_metrics_file, "an absolute path"),
+        KEY("Monitor", "ReserveSize", VALUE_SIZE, monitor_reserve_size, "a size such as 64M, or 0"),
+        KEY("Monitor", "RecordStep", VALUE_SIZE, monitor_record_step, "a size such as 512M, or 0"),
+        KEY("Monitor", "GC", VALUE_BOOL, monitor_gc, "yes or no"),
+        KEY("Monitor", "MetricsFile", VALUE_PATH, monitor_metrics_file, "an absolute path"),
+        KEY("Monitor", "StateDirectory", VALUE_PATH, monitor_state_dir, "an absolute path"),
 };
 
 typedef struct Parser {

@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * boxlite.conf (DESIGN.md section 4): INI files with [Admission] and [GC]
- * sections, read with libinih in this order, later files overriding earlier:
+ * boxlite.conf (DESIGN.md sections 4 and 10): INI files with [Admission],
+ * [GC] and [Monitor] sections, read with libinih in this order, later files overriding earlier:
  *
  *   <confdir>/boxlite.conf
  *   <confdir>/boxlite.conf.d/ *.conf            (sorted by file name)
@@ -41,10 +41,17 @@ typedef struct BoxliteConfig {
         uint64_t gc_grace_usec;
         uint64_t gc_target_free;
         char *gc_metrics_file;
+        /* [Monitor] (DESIGN.md section 10) */
+        uint64_t monitor_reserve_size;
+        uint64_t monitor_record_step;  /* 0: a tenth of the soft floor */
+        bool monitor_gc;
+        char *monitor_metrics_file;
+        char *monitor_state_dir;       /* NULL: /run/boxlite, $XDG_RUNTIME_DIR/boxlite for users */
 } BoxliteConfig;
 
 #define CONFIG_FILE_SIZE_MAX (UINT64_C(1) << 20)
 #define CONFIG_BUS_TIMEOUT_DEFAULT_USEC (UINT64_C(500) * 1000)
+#define CONFIG_RESERVE_SIZE_DEFAULT (UINT64_C(64) << 20)
 
 void config_init(BoxliteConfig *c);
 void config_done(BoxliteConfig *c);

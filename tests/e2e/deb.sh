@@ -28,7 +28,8 @@ dpkg -c "$DEB" >"$T/contents"
 for f in usr/bin/boxlite-admit usr/bin/boxlite-gc usr/bin/boxlite-chainwalk lib/systemd/system/boxlite-gc@.service \
          usr/share/dbus-1/system.d/org.boxlite.Admission1.conf usr/lib/systemd/catalog/boxlite.catalog \
          etc/boxlite/boxlite.conf usr/share/man/man8/boxlite-admit.8.gz usr/share/man/man5/boxlite.conf.5.gz \
-         usr/share/man/man7/boxlite-units.7.gz; do
+         usr/share/man/man7/boxlite-units.7.gz lib/systemd/system/boxlite-monitor@.service \
+         lib/systemd/system/boxlite-monitor@.timer usr/share/boxlite/prometheus/boxlite.rules.yml; do
         check "the package ships /$f" grep -q " ./$f\$" "$T/contents"
 done
 check "/etc/boxlite/boxlite.conf is a conffile" bash -c "dpkg-deb -e '$DEB' '$T/ctl' && grep -qx /etc/boxlite/boxlite.conf '$T/ctl/conffiles'"
@@ -52,6 +53,8 @@ chroot "$T/root" dpkg --purge boxlite-host >/dev/null 2>&1
 chroot "$T/root" dpkg -i "/tmp/$(basename "$DEB")" >"$T/dpkg.log" 2>&1
 check "on a host whose home has an image cache, the timer and path are enabled" \
         test -L "$wants" -a -L "$T/root/etc/systemd/system/paths.target.wants/boxlite-gc@var-lib-boxlite.path"
+check "... and the monitor's timer for the existing home" \
+        test -L "$T/root/etc/systemd/system/timers.target.wants/boxlite-monitor@var-lib-boxlite.timer"
 check "the catalog was compiled by the trigger" test -s "$T/root/var/lib/systemd/catalog/database"
 check "user units are not enabled for every user" test ! -e "$T/root/etc/systemd/user/timers.target.wants/boxlite-gc.timer"
 umount -l "$T/root/proc"

@@ -10,7 +10,8 @@
 #   BOXLITE_E2E_INSTALL=meson|deb   how the project gets into the container (default: meson install
 #                                   from $BOXLITE_BUILD_ROOT; deb: install $BOXLITE_E2E_DEB)
 #   BOXLITE_E2E_ONLY="1 4"          run only these scenarios (setup always runs); 7, the README's
-#                                   operator commands run literally, needs the package install
+#                                   operator commands run literally, needs the package install;
+#                                   8 is the pressure monitor
 set -uo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -21,7 +22,7 @@ command -v systemd-nspawn >/dev/null || skip_all "systemd-nspawn not installed (
 command -v mkfs.ext4 >/dev/null || skip_all "mkfs.ext4 not installed"
 command -v qemu-img >/dev/null || skip_all "qemu-img not installed"
 INSTALL="${BOXLITE_E2E_INSTALL:-meson}"
-ONLY=" ${BOXLITE_E2E_ONLY:-1 2 3 4 5 6 7} "
+ONLY=" ${BOXLITE_E2E_ONLY:-1 2 3 4 5 6 7 8} "
 want() { [[ "$ONLY" == *" $1 "* ]]; }
 
 T="$(mktemp -d /tmp/boxlite-e2e.XXXXXX)"
@@ -329,6 +330,54 @@ if want 5; then
         fi
 fi
 
+# ------------------------------------------------- 8: the pressure monitor, every minute (here: seconds)
+if want 8; then
+        MON="boxlite-monitor@$INST"
+        mkdir -p "$ROOT/etc/systemd/system/$MON.timer.d"
+        # An empty assignment resets every timer of the unit, so once, then both.
+        printf '[Timer]\nOnActiveSec=\nOnActiveSec=1s\nOnUnitActiveSec=2s\nAccuracySec=100ms\n' \
+                >"$ROOT/etc/systemd/system/$MON.timer.d/e2e.conf"
+        inside systemctl daemon-reload
+        rm -f "$T/home/tmp/"fill-*
+        inside systemctl start "$MON.timer"
+        for _ in $(seq 100); do
+                [ "$(inside journalctl -u "$MON.service" -o json MESSAGE_ID=3bf2be2278184cc7ad1b480a3a614df4 | wc -l)" -ge 1 ] && break
+                sleep 0.1
+        done
+        check "8: the timer fired the monitor, which created the reserve in the home" \
+                bash -c "[ -f '$T/home/.boxlite-reserve' ] && [ \$((\$(stat -c %b '$T/home/.boxlite-reserve') * 512)) -ge $((64 << 20)) ]"
+        check "8: its state is in /run/boxlite (RuntimeDirectory=, preserved)" \
+                inside test -f "/run/boxlite/monitor-$INST.state"
+        LISTEN=/opt/boxlite-test/bus-listen
+        inside "$LISTEN" unix:path=/run/dbus/system_bus_socket 20 1 PressureChanged >"$T/pressure.out" 2>&1 &
+        listener=$!
+        for _ in $(seq 100); do grep -q ready "$T/pressure.out" && break; sleep 0.05; done
+        fill_to $((1100 << 20))
+        for _ in $(seq 200); do
+                [ "$(inside journalctl -u "$MON.service" -o json MESSAGE_ID=f3c137465ed542c7a30cfeed752ec8b1 | wc -l)" -ge 1 ] && break
+                sleep 0.1
+        done
+        e="$(inside journalctl -u "$MON.service" -o json MESSAGE_ID=f3c137465ed542c7a30cfeed752ec8b1 | tail -1)"
+        check "8: below the soft floor the monitor service records the transition, ok -> warn" \
+                jq -e --arg h "$H" '.BOXLITE_HOME == $h and .BOXLITE_VERDICT == "warn" and .BOXLITE_PREVIOUS_VERDICT == "ok" and .PRIORITY == "4"' <<<"${e:-null}"
+        check "8: journalctl -x shows it with the catalog text" \
+                bash -c "nsenter -t $LEADER -a journalctl -x -u $MON.service --no-pager | grep -q 'Subject: Disk pressure on $H: warn'"
+        wait $listener
+        check "8: PressureChanged is seen on the system bus" grep -qE "^$H	warn	[0-9]+	." "$T/pressure.out"
+        [ -s "$T/pressure.out" ] || diag "$(cat "$T/pressure.out")"
+        sleep 5
+        check "8: later checks at the same level record nothing more (one entry)" \
+                test "$(inside journalctl -u "$MON.service" -o json MESSAGE_ID=f3c137465ed542c7a30cfeed752ec8b1 | wc -l)" -eq 1
+        check "8: the service ends successfully (it watches, it does not gate)" \
+                bash -c "[ \"\$(nsenter -t $LEADER -a systemctl show -P Result $MON.service)\" = success ]"
+        level="$(inside systemd-analyze security "$MON.service" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')"
+        check "8: systemd-analyze security exposure of the monitor service is <= 2.0 ($level)" \
+                awk -v l="${level:-9}" 'BEGIN { exit !(l <= 2.0) }'
+        inside systemctl stop "$MON.timer"
+        rm -f "$T/home/tmp/"fill-*
+        inside boxlite-admit --release-reserve --home "$H" >/dev/null 2>&1
+fi
+
 # ------------------------------------------------- 7: the README's operator commands, run as written
 if want 7 && [ "$INSTALL" = deb ]; then
         cat >"$ROOT/etc/systemd/system/mybox@.service" <<EOF2
@@ -367,13 +416,14 @@ fi
 
 # ------------------------------------------------- the installed units pass systemd-analyze verify
 for u in "boxlite-gc@$INST.service" "boxlite-gc@$INST.timer" "boxlite-gc@$INST.path" "boxlite-gc-delayed@$INST.timer" \
-         boxlite-admit.service \
+         "boxlite-monitor@$INST.service" "boxlite-monitor@$INST.timer" boxlite-admit.service \
          "boxlite-report@x.service"; do
         out="$(inside systemd-analyze verify --man=no "$u" 2>&1)"
         check "systemd-analyze verify $u" test -z "$out"
         [ -n "$out" ] && diag "$out"
 done
-for u in boxlite-gc.service boxlite-gc.timer boxlite-gc.path boxlite-gc-delayed.timer; do
+for u in boxlite-gc.service boxlite-gc.timer boxlite-gc.path boxlite-gc-delayed.timer boxlite-monitor.service \
+         boxlite-monitor.timer; do
         out="$(inside systemd-analyze verify --man=no "/usr/lib/systemd/user/$u" 2>&1)"
         check "systemd-analyze verify of the user unit $u" test -z "$out"
         [ -n "$out" ] && diag "$out"

@@ -209,6 +209,30 @@ START_TEST(test_values) {
 }
 END_TEST
 
+START_TEST(test_monitor_section) {
+        char *error = NULL;
+
+        ck_assert_uint_eq(cfg.monitor_reserve_size, 64 * MIB);
+        ck_assert(cfg.monitor_gc);
+        write_file("boxlite.conf", "[Monitor]\nReserveSize=0\nRecordStep=256M\nGC=no\n"
+                                   "MetricsFile=/var/lib/prometheus/node-exporter/boxlite-monitor.prom\n"
+                                   "StateDirectory=/run/boxlite-test\n");
+        write_file("boxlite.conf.d/50-reserve.conf", "[Monitor]\nReserveSize=128M\n");
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), 0);
+        ck_assert_uint_eq(cfg.monitor_reserve_size, 128 * MIB);
+        ck_assert_uint_eq(cfg.monitor_record_step, 256 * MIB);
+        ck_assert(!cfg.monitor_gc);
+        ck_assert_str_eq(cfg.monitor_metrics_file, "/var/lib/prometheus/node-exporter/boxlite-monitor.prom");
+        ck_assert_str_eq(cfg.monitor_state_dir, "/run/boxlite-test");
+        ck_assert_str_eq(warnings, "");
+
+        write_file("boxlite.conf.d/60-bad.conf", "[Monitor]\nReserveSize=lots\n");
+        ck_assert_int_eq(config_load(&cfg, on_warn, &error), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(error, "ReserveSize= in [Monitor]"));
+        free(error);
+}
+END_TEST
+
 START_TEST(test_empty_resets) {
         char *error = NULL;
 
@@ -376,6 +400,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_device_rejected);
         tcase_add_test(tc, test_directory_rejected);
         tcase_add_test(tc, test_size_bounded);
+        tcase_add_test(tc, test_monitor_section);
         suite_add_tcase(s, tc);
         return s;
 }

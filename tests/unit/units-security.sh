@@ -12,6 +12,7 @@ trap 'rm -rf "$T"' EXIT
 
 cp "$unitdir/boxlite-gc@.service" "$T/boxlite-gc@var-lib-boxlite.service"
 cp "$unitdir/boxlite-admit.service" "$T/boxlite-admit.service"
+cp "$unitdir/boxlite-monitor@.service" "$T/boxlite-monitor@var-lib-boxlite.service"
 cp "$srcdir/units/boxlite-report@.service" "$T/boxlite-report@boxlite-gc@var-lib-boxlite.service.service"
 
 status=0
@@ -31,6 +32,7 @@ while read -r unit budget; do
 done <<EOB
 boxlite-gc@var-lib-boxlite.service 2.0
 boxlite-admit.service 2.0
+boxlite-monitor@var-lib-boxlite.service 2.0
 boxlite-report@boxlite-gc@var-lib-boxlite.service.service 3.0
 EOB
 exit $status
