@@ -26,7 +26,6 @@
 
 #include "admission.h"
 #include "admit-monitor.h"
-#include "box-usage.h"
 #include "bus-util.h"
 #include "gc.h"
 #include "json-util.h"
@@ -36,6 +35,7 @@
 #include "monitor.h"
 #include "parse-util.h"
 #include "reserve.h"
+#include "usage.h"
 
 typedef struct Run {
         const MonitorOptions *o;
@@ -363,7 +363,7 @@ static char *label_escape(const char *s) {
         return out;
 }
 
-static void write_metrics_body(const Run *r, FILE *f, const char *home, const HomeUsage *u, bool have_usage) {
+static void write_metrics_body(const Run *r, FILE *f, const char *home, const Usage *u, bool have_usage) {
         fprintf(f, "# HELP boxlite_home_available_bytes Bytes available to an unprivileged writer, per filesystem "
                    "part of the home.\n# TYPE boxlite_home_available_bytes gauge\n");
         for (size_t i = 0; i < r->n_reserves; i++) {
@@ -411,8 +411,8 @@ static void write_metrics_body(const Run *r, FILE *f, const char *home, const Ho
                                 fprintf(f, "boxlite_box_allocated_bytes{home=\"%s\",box=\"%s\"} %" PRIu64 "\n",
                                         home, box, u->boxes[i].allocated_bytes);
                 }
-                fprintf(f, "# HELP boxlite_home_committed_growth_bytes What the home's overlays may still grow: "
-                           "virtual size minus allocated bytes.\n# TYPE boxlite_home_committed_growth_bytes gauge\n"
+                fprintf(f, "# HELP boxlite_home_committed_growth_bytes What the home's live overlays (in disks/) "
+                           "may still grow: virtual size minus allocated bytes.\n# TYPE boxlite_home_committed_growth_bytes gauge\n"
                            "boxlite_home_committed_growth_bytes{home=\"%s\"} %" PRIu64 "\n", home,
                         u->committed_growth_bytes);
         }
@@ -429,7 +429,9 @@ static void write_metrics_body(const Run *r, FILE *f, const char *home, const Ho
 /* The textfile, atomically: a temporary file beside it, fsync, rename, fsync of the directory. */
 static int write_metrics(const Run *r, const char *path) {
         _cleanup_free_ char *tmp = NULL, *home = NULL, *dir = NULL;
-        _cleanup_(home_usage_done) HomeUsage u = {};
+        _cleanup_(home_scan_done) HomeScan scan = {};
+        _cleanup_(usage_done) Usage u = {};
+        ChainOptions co = { .reader = QCOW_READER_BUILTIN };
         _cleanup_close_ int fd = -1;
         bool have_usage;
         char *slash;
@@ -439,7 +441,11 @@ static int write_metrics(const Run *r, const char *path) {
         home = label_escape(r->o->home);
         if (!home || asprintf(&tmp, "%s.XXXXXX", path) < 0)
                 return -ENOMEM;
-        k = home_usage_read(r->o->home, &u);
+        /* The same walk as the GC and "boxlite-chainwalk --usage"; a home that cannot be walked has no
+         * per-box figures this time. */
+        k = home_scan(r->o->home, &co, &scan);
+        if (k >= 0)
+                k = usage_compute(r->o->home, &scan, &u);
         if (k == -ENOMEM)
                 return k;
         have_usage = k >= 0;
