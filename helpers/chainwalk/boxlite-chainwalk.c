@@ -311,7 +311,7 @@ static int walk_home(const char *home, bool *all_complete) {
         };
         int r;
 
-        r = home_scan(home, &o, &scan);
+        r = home_scan(home, &o, /* resolve_once= */ false, &scan);
         if (r < 0)
                 return log_error_errno(r, "Failed to walk the overlays of home '%s': %m", home);
 
@@ -446,7 +446,7 @@ static int home_usage(const char *home, bool *all_complete) {
         };
         int r;
 
-        r = home_scan(home, &o, &scan);
+        r = home_scan(home, &o, /* resolve_once= */ true, &scan);
         if (r < 0)
                 return log_error_errno(r, "Failed to walk the overlays of home '%s': %m", home);
         for (size_t i = 0; i < scan.n_errors; i++) {

@@ -53,6 +53,24 @@ Chain *chain_free(Chain *c) {
         return NULL;
 }
 
+void chain_shrink(Chain *c) {
+        ChainLayer *l;
+
+        for (size_t i = 0; i < c->n_layers; i++) {
+                l = &c->layers[i];
+                l->path = mfree(l->path);
+                qcow_header_done(&l->hdr);
+                l->hdr = (QcowHeader) {};
+                l->has_header = false;
+                l->full_backing_filename = mfree(l->full_backing_filename);
+        }
+        if (c->n_layers > 0) {
+                l = realloc(c->layers, c->n_layers * sizeof(ChainLayer));
+                if (l)
+                        c->layers = l;
+        }
+}
+
 /* Records why the chain stops. Returns 0, or -ENOMEM. */
 _printf_(5, 6) static int chain_set_error(Chain *c, ChainError e, int error, const char *filename, const char *format,
                                           ...) {

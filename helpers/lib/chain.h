@@ -91,6 +91,12 @@ int chain_walk(const char *image, const ChainOptions *opts, Chain **ret);
 /* The same, with the first layer already open as fd (borrowed: read, never closed), and its stat if known. */
 int chain_walk_fd(int fd, const struct stat *st, const char *image, const ChainOptions *opts, Chain **ret);
 
+/*
+ * Drops what only a report of the chain needs (headers, full backing names, layer paths), keeping
+ * identities, file names, formats and sizes: for callers that hold many chains to sum them.
+ */
+void chain_shrink(Chain *c);
+
 /* The format layer i was declared as by layer i - 1 (NULL: probed, and for layer 0). */
 const char *chain_declared_format(const Chain *c, size_t i);
 Chain *chain_free(Chain *c);

@@ -7,6 +7,7 @@
 
 #include "home.h"
 #include "macro.h"
+#include "strset.h"
 
 void strv_free(char **l) {
         strv_freep(&l);
@@ -24,7 +25,58 @@ typedef struct Scan {
         HomeScan s;
         size_t allocated_overlays;
         const ChainOptions *chain_options;
+        bool resolve_once;
+        StrSet known;        /* "<declared format>\n<name>" -> overlay << 16 | layer that walked it */
+        char *key;
+        size_t key_allocated;
 } Scan;
+
+static const char *scan_key(Scan *sc, const char *name, const char *declared_format, size_t *ret_len) {
+        const char *f = strempty(declared_format);
+        size_t fl = strlen(f), nl = strlen(name), need = fl + 1 + nl + 1;
+
+        if (need > sc->key_allocated) {
+                char *k = realloc(sc->key, MAX(need, (size_t) 256));
+
+                if (!k)
+                        return NULL;
+                sc->key = k;
+                sc->key_allocated = MAX(need, (size_t) 256);
+        }
+        memcpy(sc->key, f, fl);
+        sc->key[fl] = '\n';
+        memcpy(sc->key + fl + 1, name, nl + 1);
+        *ret_len = fl + 1 + nl;
+        return sc->key;
+}
+
+static bool scan_known(const char *name, const char *declared_format, void *userdata) {
+        Scan *sc = userdata;
+        HomeOverlay *h = &sc->s.overlays[sc->s.n_overlays - 1];
+        const char *k;
+        uint64_t v;
+        size_t len;
+
+        k = scan_key(sc, name, declared_format, &len);
+        if (!k || !strset_get(&sc->known, k, len, &v))
+                return false;
+        h->next_overlay = (size_t) (v >> 16);
+        h->next_layer = (size_t) (v & 0xffff);
+        return true;
+}
+
+/* Every backing layer of a complete chain: later chains reaching its name go on from here. */
+static int scan_learn(Scan *sc, const Chain *c, size_t index) {
+        for (size_t i = 1; i < c->n_layers && i <= 0xffff; i++) {
+                const char *k;
+                size_t len;
+
+                k = scan_key(sc, c->layers[i].filename, chain_declared_format(c, i), &len);
+                if (!k || strset_put(&sc->known, k, len, (uint64_t) index << 16 | i) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
 
 static void scan_reset(HomeScan *s) {
         for (size_t i = 0; i < s->n_overlays; i++) {
@@ -52,6 +104,7 @@ static int scan_begin(unsigned pass, void *userdata) {
 
         scan_reset(&sc->s);
         sc->allocated_overlays = 0;
+        strset_done(&sc->known);
         sc->s.passes = pass;
         return 0;
 }
@@ -80,7 +133,19 @@ static int scan_overlay(const WalkOverlay *o, void *userdata) {
         sc->s.n_overlays++;
         if (!h->path || (o->box && !h->box))
                 return -ENOMEM;
-        r = chain_walk_fd(o->fd, o->st, o->path, sc->chain_options, &h->chain);
+        if (sc->resolve_once) {
+                ChainOptions co = *sc->chain_options;
+
+                co.known = scan_known;
+                co.userdata = sc;
+                r = chain_walk_fd(o->fd, o->st, o->path, &co, &h->chain);
+                if (r >= 0 && chain_complete(h->chain))
+                        r = scan_learn(sc, h->chain, sc->s.n_overlays - 1);
+                /* Sums need the layers' identities and sizes only; a home of many boxes holds them all. */
+                if (r >= 0)
+                        chain_shrink(h->chain);
+        } else
+                r = chain_walk_fd(o->fd, o->st, o->path, sc->chain_options, &h->chain);
         return r < 0 ? r : 0;
 }
 
@@ -103,13 +168,14 @@ static int cmp_overlay(const void *a, const void *b) {
         return strcmp(((const HomeOverlay *) a)->path, ((const HomeOverlay *) b)->path);
 }
 
-int home_scan(const char *home, const ChainOptions *chain_options, HomeScan *ret) {
+int home_scan(const char *home, const ChainOptions *chain_options, bool resolve_once, HomeScan *ret) {
         static const WalkCallbacks callbacks = {
                 .begin = scan_begin,
                 .overlay = scan_overlay,
                 .error = scan_error,
         };
-        Scan sc = { .chain_options = chain_options };
+        static const ChainOptions default_options = {};
+        Scan sc = { .chain_options = chain_options ?: &default_options, .resolve_once = resolve_once };
         WalkStats stats = {};
         int r;
 
@@ -124,11 +190,15 @@ int home_scan(const char *home, const ChainOptions *chain_options, HomeScan *ret
                         r = scan_add_error(&sc.s, home, m);
         }
         walk_stats_done(&stats);
+        strset_done(&sc.known);
+        free(sc.key);
         if (r < 0) {
                 home_scan_done(&sc.s);
                 return r;
         }
-        if (sc.s.n_overlays > 1)
+        /* Sorted for output. Sums take the walk's order, where each box's overlays are adjacent
+         * and the continuations stay valid. */
+        if (!resolve_once && sc.s.n_overlays > 1)
                 qsort(sc.s.overlays, sc.s.n_overlays, sizeof(HomeOverlay), cmp_overlay);
         *ret = sc.s;
         return 0;

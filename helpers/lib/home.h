@@ -7,12 +7,14 @@
  * "--usage" sums. The GC sees the same overlays through the same walk
  * (gc-refs.h).
  *
- * home_scan() returns 0 with a HomeScan (sorted by path) also when parts of
+ * home_scan() returns 0 with a HomeScan (sorted by path, or in the walk's order
+ * with resolve_once, where each box's overlays are adjacent) also when parts of
  * the home could not be walked (errors[] says which, and why; a home that
  * never held still is one such error), or a negative errno: -ENOENT and the
  * like when the home itself cannot be opened, -ENOMEM.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -25,6 +27,9 @@ typedef struct HomeOverlay {
         WalkPart part;
         struct stat st;   /* the overlay file */
         Chain *chain;
+        /* chain->stopped_at_known: the chain goes on as overlays[next_overlay]'s from layer next_layer */
+        size_t next_overlay;
+        size_t next_layer;
 } HomeOverlay;
 
 typedef struct HomeError {
@@ -40,7 +45,12 @@ typedef struct HomeScan {
         unsigned passes;
 } HomeScan;
 
-int home_scan(const char *home, const ChainOptions *chain_options, HomeScan *ret);
+/*
+ * resolve_once: each backing name (with its declared format) is walked once; a later chain that reaches
+ * it stops there and names where it goes on (HomeOverlay.next_*), as the GC's walk does. For sums;
+ * printing wants whole chains.
+ */
+int home_scan(const char *home, const ChainOptions *chain_options, bool resolve_once, HomeScan *ret);
 void home_scan_done(HomeScan *s);
 
 void strv_free(char **l);

@@ -48,6 +48,10 @@ static int strset_grow(StrSet *s) {
 }
 
 int strset_add(StrSet *s, const void *key, size_t len) {
+        return strset_put(s, key, len, 0);
+}
+
+int strset_put(StrSet *s, const void *key, size_t len, uint64_t value) {
         uint64_t hash = strset_hash(key, len);
         StrSetSlot *slot;
 
@@ -66,6 +70,7 @@ int strset_add(StrSet *s, const void *key, size_t len) {
         slot->key[len] = 0;
         slot->len = len;
         slot->hash = hash;
+        slot->value = value;
         s->n++;
         return 1;
 }
@@ -81,4 +86,16 @@ void strset_done(StrSet *s) {
                 free(s->slots[i].key);
         free(s->slots);
         *s = (StrSet) {};
+}
+
+bool strset_get(const StrSet *s, const void *key, size_t len, uint64_t *ret_value) {
+        const StrSetSlot *slot;
+
+        if (s->allocated == 0)
+                return false;
+        slot = strset_find(s, key, len, strset_hash(key, len));
+        if (!slot->key)
+                return false;
+        *ret_value = slot->value;
+        return true;
 }

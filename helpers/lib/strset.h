@@ -16,6 +16,7 @@ typedef struct StrSetSlot {
         char *key;
         size_t len;
         uint64_t hash;
+        uint64_t value;
 } StrSetSlot;
 
 typedef struct StrSet {
@@ -26,4 +27,7 @@ typedef struct StrSet {
 uint64_t strset_hash(const void *data, size_t len);
 int strset_add(StrSet *s, const void *key, size_t len);
 bool strset_contains(const StrSet *s, const void *key, size_t len);
+/* The same, with a value per key: strset_put() keeps the first value of a key. */
+int strset_put(StrSet *s, const void *key, size_t len, uint64_t value);
+bool strset_get(const StrSet *s, const void *key, size_t len, uint64_t *ret_value);
 void strset_done(StrSet *s);

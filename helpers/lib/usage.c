@@ -38,7 +38,7 @@ typedef struct Tally {
         UsageImage img;
         dev_t dev;
         ino_t ino;
-        IdSet boxes;            /* box index + 1 as a fake inode under dev 0 */
+        size_t last_box;        /* index + 1 of the last box counted: a box's overlays come together */
 } Tally;
 
 typedef struct TallyList {
@@ -90,7 +90,9 @@ static Tally *tally_get(TallyList *l, const ChainLayer *layer, bool base) {
         }
         /* Shown by its canonical name: chains may reach it as "disks/../../../bases/x.ext4". */
         l->v[l->n] = (Tally) {
-                .img = { .path = realpath(layer->filename, NULL) ?: strdup(layer->filename),
+                .img = { .path = strstr(layer->filename, "/.") || strstr(layer->filename, "//") ?
+                                         realpath(layer->filename, NULL) ?: strdup(layer->filename) :
+                                         strdup(layer->filename),
                          .allocated_bytes = layer->actual_size,
                          .base = base },
                 .dev = layer->dev,
@@ -127,9 +129,7 @@ static int tally_finish(TallyList *l, UsageImage **ret, size_t *ret_n, uint64_t 
                 return -ENOMEM;
         for (size_t i = 0; i < l->n; i++) {
                 v[i] = l->v[i].img;
-                v[i].n_boxes = l->v[i].boxes.n;
                 total += v[i].allocated_bytes;
-                idset_done(&l->v[i].boxes);
         }
         if (l->n > 1)
                 qsort(v, l->n, sizeof(UsageImage), cmp_image);
@@ -145,7 +145,6 @@ static int tally_finish(TallyList *l, UsageImage **ret, size_t *ret_n, uint64_t 
 static void tally_list_done(TallyList *l) {
         for (size_t i = 0; i < l->n; i++) {
                 free(l->v[i].img.path);
-                idset_done(&l->v[i].boxes);
         }
         free(l->v);
         free(l->index);
@@ -168,6 +167,39 @@ static int strv_add_unique(char ***l, size_t *n, const char *s) {
                 return -ENOMEM;
         v[++*n] = NULL;
         return 0;
+}
+
+/*
+ * The layers below an overlay, one by one: those of its own chain, then, where
+ * its chain stopped at a name an earlier chain had walked, those of that chain
+ * from that name on. Returns NULL at the end; *ret_end says whether the layer
+ * is where the whole chain ends at a raw file.
+ */
+typedef struct LayerIter {
+        const HomeScan *scan;
+        const HomeOverlay *o;   /* whose chain is being read */
+        size_t l;
+        unsigned hops;
+} LayerIter;
+
+static const ChainLayer *layer_next(LayerIter *it, bool *ret_end) {
+        while (it->o && it->o->chain) {
+                const Chain *c = it->o->chain;
+
+                if (it->l < c->n_layers) {
+                        const ChainLayer *layer = &c->layers[it->l++];
+
+                        *ret_end = it->l == c->n_layers && !c->stopped_at_known &&
+                                   streq(strempty(layer->format), "raw");
+                        return layer;
+                }
+                if (!c->stopped_at_known || ++it->hops > CHAIN_MAX_DEPTH_LIMIT ||
+                    it->o->next_overlay >= it->scan->n_overlays)
+                        break;
+                it->l = it->o->next_layer;
+                it->o = &it->scan->overlays[it->o->next_overlay];
+        }
+        return NULL;
 }
 
 static bool is_live_overlay(const HomeOverlay *o) {
@@ -251,18 +283,21 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
                     idset_add(&base_ids, o->st.st_dev, o->st.st_ino) < 0)
                         goto fail;
                 /* What a base backs onto is referenced (the GC pins it), even if no box uses it yet. */
-                for (size_t l = 1; l < o->chain->n_layers; l++) {
-                        const ChainLayer *layer = &o->chain->layers[l];
+                {
+                        LayerIter it = { .scan = scan, .o = o, .l = 1 };
+                        const ChainLayer *layer;
+                        bool end;
 
-                        if (idset_add(&reached, layer->dev, layer->ino) < 0)
-                                goto fail;
-                        if (l == o->chain->n_layers - 1 && streq(strempty(layer->format), "raw") &&
-                            !tally_get(&ends, layer, false))
-                                goto fail;
+                        while ((layer = layer_next(&it, &end))) {
+                                if (idset_add(&reached, layer->dev, layer->ino) < 0)
+                                        goto fail;
+                                if (end && !tally_get(&ends, layer, false))
+                                        goto fail;
+                        }
                 }
         }
 
-        /* Overlays come sorted by path, so a box's overlays are adjacent. */
+        /* A box's overlays are adjacent (sorted, or in the walk's order). */
         for (size_t i = 0; i < scan->n_overlays; i++) {
                 const HomeOverlay *o = &scan->overlays[i];
                 const Chain *c = o->chain;
@@ -300,9 +335,11 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
                 if (!c)
                         continue;
 
-                for (size_t l = 1; l < c->n_layers; l++) {
-                        const ChainLayer *layer = &c->layers[l];
-                        bool end = l == c->n_layers - 1 && streq(strempty(layer->format), "raw");
+                LayerIter it = { .scan = scan, .o = o, .l = 1 };
+                const ChainLayer *layer;
+                bool end;
+
+                while ((layer = layer_next(&it, &end))) {
                         Tally *t;
 
                         if (idset_add(&reached, layer->dev, layer->ino) < 0)
@@ -311,8 +348,12 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
                         if (!end && !idset_contains(&base_ids, layer->dev, layer->ino))
                                 continue;
                         t = tally_get(end ? &ends : &bases, layer, !end);
-                        if (!t || idset_add(&t->boxes, 0, (ino_t) bi + 1) < 0)
+                        if (!t)
                                 goto fail;
+                        if (t->last_box != bi + 1) {
+                                t->last_box = bi + 1;
+                                t->img.n_boxes++;
+                        }
                         if (end && strv_add_unique(&b->images, &n_images[bi], t->img.path) < 0)
                                 goto fail;
                 }
