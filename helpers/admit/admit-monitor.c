@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "admission.h"
+#include "admit.h"
 #include "admit-monitor.h"
 #include "bus-util.h"
 #include "gc.h"
@@ -483,18 +484,6 @@ static int write_metrics(const Run *r, const char *path) {
         return 0;
 }
 
-static json_object *judgement_json(const Judgement *j) {
-        json_object *o = json_object_new_object();
-
-        json_add_string(o, "verdict", verdict_to_string(j->verdict));
-        json_object_object_add(o, "available_bytes", json_object_new_uint64(j->space.available_bytes));
-        json_object_object_add(o, "total_bytes", json_object_new_uint64(j->space.total_bytes));
-        json_add_string(o, "reason", j->reason);
-        json_add_string(o, "limit", admit_limit_to_string(j->limit));
-        json_object_object_add(o, "readable", json_object_new_boolean(j->readable));
-        return o;
-}
-
 static json_object *reserve_json(const Reserve *v) {
         json_object *o = json_object_new_object();
 
@@ -508,7 +497,7 @@ static json_object *reserve_json(const Reserve *v) {
 }
 
 static void print_json(const Run *r, const char *metrics_file) {
-        _cleanup_(json_object_putp) json_object *o = judgement_json(&r->final);
+        _cleanup_(json_object_putp) json_object *o = admit_judgement_to_json(&r->final);
         json_object *reserves = json_object_new_array();
 
         json_add_string(o, "home", r->o->home);
@@ -535,22 +524,8 @@ static void print_json(const Run *r, const char *metrics_file) {
         json_object_object_add(o, "reserve_released", json_object_new_boolean(r->released_now));
         json_object_object_add(o, "reserve_created", json_object_new_boolean(r->created_now));
         if (r->gc_ran) {
-                json_object *gc = json_object_new_object();
+                json_object *gc = admit_gc_to_json(&r->first, r->gc_target_free, r->gc, r->gc_error);
 
-                json_object_object_add(gc, "first", judgement_json(&r->first));
-                if (r->gc_target_free > 0)
-                        json_object_object_add(gc, "target_free_bytes", json_object_new_uint64(r->gc_target_free));
-                if (r->gc) {
-                        json_object_object_add(gc, "ok", json_object_new_boolean(gc_result_ok(r->gc)));
-                        json_object_object_add(gc, "reclaimed_count", json_object_new_uint64(r->gc->n_reclaimed));
-                        json_object_object_add(gc, "reclaimed_bytes", json_object_new_uint64(r->gc->reclaimed_bytes));
-                        json_object_object_add(gc, "reclaimed_allocated_bytes",
-                                               json_object_new_uint64(r->gc->reclaimed_allocated));
-                        json_object_object_add(gc, "errors", json_object_new_uint64(r->gc->n_errors));
-                } else {
-                        json_object_object_add(gc, "ok", json_object_new_boolean(false));
-                        json_add_string(gc, "error", strerror(-r->gc_error));
-                }
                 json_object_object_add(o, "gc", gc);
         }
         json_add_string(o, "state_directory", r->state_dir);

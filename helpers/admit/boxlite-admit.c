@@ -313,52 +313,8 @@ static int load_config(void) {
         return 0;
 }
 
-static json_object *filesystems_to_json(const Judgement *j) {
-        json_object *a = json_object_new_array();
-
-        for (size_t i = 0; i < j->n_filesystems; i++) {
-                const FsJudgement *f = &j->filesystems[i];
-                json_object *o = json_object_new_object(), *parts = json_object_new_array();
-
-                json_add_string(o, "part", home_part_to_string(f->part));
-                for (int p = 0; p < _HOME_PART_MAX; p++)
-                        if (f->parts & (1U << p))
-                                json_object_array_add(parts, json_object_new_string(home_part_to_string(p)));
-                json_object_object_add(o, "parts", parts);
-                json_add_string(o, "path", f->path);
-                if (f->source)
-                        json_add_string(o, "source", f->source);
-                json_object_object_add(o, "available_bytes", json_object_new_uint64(f->space.available_bytes));
-                json_object_object_add(o, "total_bytes", json_object_new_uint64(f->space.total_bytes));
-                json_add_string(o, "verdict", verdict_to_string(f->verdict));
-                json_add_string(o, "limit", admit_limit_to_string(f->limit));
-                json_object_object_add(o, "readable", json_object_new_boolean(f->readable));
-                json_add_string(o, "reason", f->reason);
-                json_object_array_add(a, o);
-        }
-        return a;
-}
-
-static json_object *judgement_to_json(const Judgement *j) {
-        json_object *o = json_object_new_object();
-
-        json_add_string(o, "verdict", verdict_to_string(j->verdict));
-        json_object_object_add(o, "available_bytes", json_object_new_uint64(j->space.available_bytes));
-        json_object_object_add(o, "total_bytes", json_object_new_uint64(j->space.total_bytes));
-        json_add_string(o, "reason", j->reason);
-        json_add_string(o, "limit", admit_limit_to_string(j->limit));
-        json_object_object_add(o, "readable", json_object_new_boolean(j->readable));
-        if (j->space.inodes_total > 0) {
-                json_object_object_add(o, "available_inodes", json_object_new_uint64(j->space.inodes_available));
-                json_object_object_add(o, "total_inodes", json_object_new_uint64(j->space.inodes_total));
-        }
-        json_add_string(o, "part", home_part_to_string(j->part));
-        json_object_object_add(o, "filesystems", filesystems_to_json(j));
-        return o;
-}
-
 static void print_json(const Decision *d) {
-        _cleanup_(json_object_putp) json_object *o = judgement_to_json(&d->final);
+        _cleanup_(json_object_putp) json_object *o = admit_judgement_to_json(&d->final);
         json_object *limits = json_object_new_object();
 
         json_add_string(o, "home", d->home);
@@ -375,22 +331,8 @@ static void print_json(const Decision *d) {
         json_object_object_add(o, "exit_status", json_object_new_int(decision_exit_status(d)));
 
         if (d->gc_ran) {
-                json_object *gc = json_object_new_object();
+                json_object *gc = admit_gc_to_json(&d->first, d->gc_target_free, d->gc, d->gc_error);
 
-                json_object_object_add(gc, "first", judgement_to_json(&d->first));
-                if (d->gc_target_free > 0)
-                        json_object_object_add(gc, "target_free_bytes", json_object_new_uint64(d->gc_target_free));
-                if (d->gc) {
-                        json_object_object_add(gc, "ok", json_object_new_boolean(gc_result_ok(d->gc)));
-                        json_object_object_add(gc, "reclaimed_count", json_object_new_uint64(d->gc->n_reclaimed));
-                        json_object_object_add(gc, "reclaimed_bytes", json_object_new_uint64(d->gc->reclaimed_bytes));
-                        json_object_object_add(gc, "reclaimed_allocated_bytes",
-                                               json_object_new_uint64(d->gc->reclaimed_allocated));
-                        json_object_object_add(gc, "errors", json_object_new_uint64(d->gc->n_errors));
-                } else {
-                        json_object_object_add(gc, "ok", json_object_new_boolean(false));
-                        json_add_string(gc, "error", strerror(-d->gc_error));
-                }
                 json_object_object_add(gc, "timeout_usec", json_object_new_uint64(d->gc_timeout_usec));
                 json_object_object_add(gc, "timed_out", json_object_new_boolean(d->gc_error == -ETIMEDOUT));
                 json_object_object_add(o, "gc", gc);

@@ -53,6 +53,27 @@ Chain *chain_free(Chain *c) {
         return NULL;
 }
 
+const char *chain_name_key(char **buf, size_t *allocated, const char *name, const char *declared_format,
+                           size_t *ret_len) {
+        const char *f = strempty(declared_format);
+        size_t fl = strlen(f), nl = strlen(name), need = fl + 1 + nl + 1;
+
+        if (need > *allocated) {
+                size_t a = MAX(need, (size_t) 256);
+                char *k = realloc(*buf, a);
+
+                if (!k)
+                        return NULL;
+                *buf = k;
+                *allocated = a;
+        }
+        memcpy(*buf, f, fl);
+        (*buf)[fl] = '\n';
+        memcpy(*buf + fl + 1, name, nl + 1);
+        *ret_len = fl + 1 + nl;
+        return *buf;
+}
+
 void chain_shrink(Chain *c) {
         ChainLayer *l;
 

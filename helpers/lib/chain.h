@@ -97,6 +97,13 @@ int chain_walk_fd(int fd, const struct stat *st, const char *image, const ChainO
  */
 void chain_shrink(Chain *c);
 
+/*
+ * The key a walk resolves a backing name by: "<declared format>\n<full backing name>" (the declared
+ * format decides how QEMU opens it), built in *buf (grown as needed, the caller frees it). NULL on OOM.
+ */
+const char *chain_name_key(char **buf, size_t *allocated, const char *name, const char *declared_format,
+                           size_t *ret_len);
+
 /* The format layer i was declared as by layer i - 1 (NULL: probed, and for layer 0). */
 const char *chain_declared_format(const Chain *c, size_t i);
 Chain *chain_free(Chain *c);

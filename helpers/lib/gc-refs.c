@@ -94,32 +94,12 @@ static int refs_add_unresolved(GcRefs *r, const char *name) {
         return 0;
 }
 
-/* The cache key of a backing name, in r->key (reused): the declared format decides how QEMU opens it. */
-static const char *known_key(GcRefs *r, const char *name, const char *declared_format, size_t *ret_len) {
-        const char *f = strempty(declared_format);
-        size_t fl = strlen(f), nl = strlen(name), need = fl + 1 + nl + 1;
-
-        if (need > r->key_allocated) {
-                char *k = realloc(r->key, MAX(need, (size_t) 256));
-
-                if (!k)
-                        return NULL;
-                r->key = k;
-                r->key_allocated = MAX(need, (size_t) 256);
-        }
-        memcpy(r->key, f, fl);
-        r->key[fl] = '\n';
-        memcpy(r->key + fl + 1, name, nl + 1);
-        *ret_len = fl + 1 + nl;
-        return r->key;
-}
-
 static bool refs_known(const char *name, const char *declared_format, void *userdata) {
         GcRefs *r = userdata;
         const char *k;
         size_t len;
 
-        k = known_key(r, name, declared_format, &len);
+        k = chain_name_key(&r->key, &r->key_allocated, name, declared_format, &len);
         return k && strset_contains(&r->known, k, len);
 }
 
@@ -166,7 +146,8 @@ static int refs_learn_chain(GcRefs *r, const Chain *c) {
                 size_t len;
                 int q;
 
-                k = known_key(r, c->layers[i].filename, chain_declared_format(c, i), &len);
+                k = chain_name_key(&r->key, &r->key_allocated, c->layers[i].filename, chain_declared_format(c, i),
+                                   &len);
                 if (!k)
                         return -ENOMEM;
                 q = strset_add(&r->known, k, len);

@@ -31,24 +31,6 @@ typedef struct Scan {
         size_t key_allocated;
 } Scan;
 
-static const char *scan_key(Scan *sc, const char *name, const char *declared_format, size_t *ret_len) {
-        const char *f = strempty(declared_format);
-        size_t fl = strlen(f), nl = strlen(name), need = fl + 1 + nl + 1;
-
-        if (need > sc->key_allocated) {
-                char *k = realloc(sc->key, MAX(need, (size_t) 256));
-
-                if (!k)
-                        return NULL;
-                sc->key = k;
-                sc->key_allocated = MAX(need, (size_t) 256);
-        }
-        memcpy(sc->key, f, fl);
-        sc->key[fl] = '\n';
-        memcpy(sc->key + fl + 1, name, nl + 1);
-        *ret_len = fl + 1 + nl;
-        return sc->key;
-}
 
 static bool scan_known(const char *name, const char *declared_format, void *userdata) {
         Scan *sc = userdata;
@@ -57,7 +39,7 @@ static bool scan_known(const char *name, const char *declared_format, void *user
         uint64_t v;
         size_t len;
 
-        k = scan_key(sc, name, declared_format, &len);
+        k = chain_name_key(&sc->key, &sc->key_allocated, name, declared_format, &len);
         if (!k || !strset_get(&sc->known, k, len, &v))
                 return false;
         h->next_overlay = (size_t) (v >> 16);
@@ -71,7 +53,8 @@ static int scan_learn(Scan *sc, const Chain *c, size_t index) {
                 const char *k;
                 size_t len;
 
-                k = scan_key(sc, c->layers[i].filename, chain_declared_format(c, i), &len);
+                k = chain_name_key(&sc->key, &sc->key_allocated, c->layers[i].filename, chain_declared_format(c, i),
+                                   &len);
                 if (!k || strset_put(&sc->known, k, len, (uint64_t) index << 16 | i) < 0)
                         return -ENOMEM;
         }
