@@ -365,26 +365,25 @@ static char *label_escape(const char *s) {
 }
 
 static void write_metrics_body(const Run *r, FILE *f, const char *home, const Usage *u, bool have_usage) {
+        _cleanup_free_ SpaceInfo *space = calloc(MAX(r->n_reserves, (size_t) 1), sizeof(SpaceInfo));
+        _cleanup_free_ bool *readable = calloc(MAX(r->n_reserves, (size_t) 1), sizeof(bool));
+
+        /* One bounded probe per part, for both families below. */
+        for (size_t i = 0; space && readable && i < r->n_reserves; i++)
+                readable[i] = space_probe(r->reserves[i].dir, r->o->config->probe_timeout_usec, &space[i]) >= 0;
+
         fprintf(f, "# HELP boxlite_home_available_bytes Bytes available to an unprivileged writer, per filesystem "
                    "part of the home.\n# TYPE boxlite_home_available_bytes gauge\n");
-        for (size_t i = 0; i < r->n_reserves; i++) {
-                SpaceInfo s;
-
-                if (space_probe(r->reserves[i].dir, r->o->config->probe_timeout_usec, &s) < 0)
-                        continue;
-                fprintf(f, "boxlite_home_available_bytes{home=\"%s\",part=\"%s\"} %" PRIu64 "\n", home,
-                        r->reserves[i].part, s.available_bytes);
-        }
+        for (size_t i = 0; space && readable && i < r->n_reserves; i++)
+                if (readable[i])
+                        fprintf(f, "boxlite_home_available_bytes{home=\"%s\",part=\"%s\"} %" PRIu64 "\n", home,
+                                r->reserves[i].part, space[i].available_bytes);
         fprintf(f, "# HELP boxlite_home_total_bytes Size of the filesystem, per part of the home.\n"
                    "# TYPE boxlite_home_total_bytes gauge\n");
-        for (size_t i = 0; i < r->n_reserves; i++) {
-                SpaceInfo s;
-
-                if (space_probe(r->reserves[i].dir, r->o->config->probe_timeout_usec, &s) < 0)
-                        continue;
-                fprintf(f, "boxlite_home_total_bytes{home=\"%s\",part=\"%s\"} %" PRIu64 "\n", home,
-                        r->reserves[i].part, s.total_bytes);
-        }
+        for (size_t i = 0; space && readable && i < r->n_reserves; i++)
+                if (readable[i])
+                        fprintf(f, "boxlite_home_total_bytes{home=\"%s\",part=\"%s\"} %" PRIu64 "\n", home,
+                                r->reserves[i].part, space[i].total_bytes);
         fprintf(f, "# HELP boxlite_home_verdict The monitor's verdict: 0 ok, 1 warn, 2 reject.\n"
                    "# TYPE boxlite_home_verdict gauge\n"
                    "boxlite_home_verdict{home=\"%s\"} %d\n", home, (int) r->final.verdict);
