@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "escape.h"
 #include "utf8.h"
+
+/* Printable ASCII other than the backslash stands for itself (the common case, copied without a call). */
+static inline bool plain_byte(unsigned char c) {
+        return c >= 0x20 && c < 0x7f && c != '\\';
+}
 
 /* Escapes one character at p into out (at least 17 bytes); returns how many input bytes it used. */
 static size_t escape_one(const unsigned char *p, char *out) {
@@ -78,6 +84,10 @@ char *cescape(const char *s) {
         while (*p) {
                 char buf[17];
 
+                if (plain_byte(*p)) {
+                        *o++ = (char) *p++;
+                        continue;
+                }
                 p += escape_one(p, buf);
                 o = stpcpy(o, buf);
         }
@@ -95,6 +105,15 @@ int fputs_escaped(const char *s, FILE *f) {
                 char buf[17];
                 size_t k;
 
+                if (plain_byte(*p)) {
+                        if (n == sizeof(chunk)) {
+                                if (fwrite(chunk, 1, n, f) != n)
+                                        return EOF;
+                                n = 0;
+                        }
+                        chunk[n++] = (char) *p++;
+                        continue;
+                }
                 p += escape_one(p, buf);
                 k = strlen(buf);
                 if (n + k > sizeof(chunk)) {

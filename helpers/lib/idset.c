@@ -11,23 +11,24 @@ static size_t id_hash(FileId id, size_t mask) {
         return (size_t) (h ^ (h >> 29)) & mask;
 }
 
+/* An empty slot is all zero; the identity (0, 0) itself is kept aside in has_zero. One array, one cache miss. */
+static bool id_empty(FileId id) {
+        return id.dev == 0 && id.ino == 0;
+}
+
 static int idset_grow(IdSet *s) {
-        IdSet n = {};
+        IdSet n = { .has_zero = s->has_zero };
         size_t a = s->allocated ? s->allocated * 2 : 1024;
 
         n.slots = calloc(a, sizeof(FileId));
-        n.used = calloc(a, sizeof(bool));
-        if (!n.slots || !n.used) {
-                free(n.slots);
-                free(n.used);
+        if (!n.slots)
                 return -ENOMEM;
-        }
         n.allocated = a;
         for (size_t i = 0; i < s->allocated; i++)
-                if (s->used[i])
+                if (!id_empty(s->slots[i]))
                         (void) idset_add(&n, s->slots[i].dev, s->slots[i].ino);
+        n.n = s->n;
         free(s->slots);
-        free(s->used);
         *s = n;
         return 0;
 }
@@ -36,15 +37,21 @@ int idset_add(IdSet *s, dev_t dev, ino_t ino) {
         FileId id = { dev, ino };
         size_t i;
 
+        if (id_empty(id)) {
+                if (s->has_zero)
+                        return 0;
+                s->has_zero = true;
+                s->n++;
+                return 1;
+        }
         if ((s->n + 1) * 2 > s->allocated) {
                 int r = idset_grow(s);
                 if (r < 0)
                         return r;
         }
-        for (i = id_hash(id, s->allocated - 1); s->used[i]; i = (i + 1) & (s->allocated - 1))
+        for (i = id_hash(id, s->allocated - 1); !id_empty(s->slots[i]); i = (i + 1) & (s->allocated - 1))
                 if (s->slots[i].dev == dev && s->slots[i].ino == ino)
                         return 0;
-        s->used[i] = true;
         s->slots[i] = id;
         s->n++;
         return 1;
@@ -53,9 +60,11 @@ int idset_add(IdSet *s, dev_t dev, ino_t ino) {
 bool idset_contains(const IdSet *s, dev_t dev, ino_t ino) {
         FileId id = { dev, ino };
 
+        if (id_empty(id))
+                return s->has_zero;
         if (s->allocated == 0)
                 return false;
-        for (size_t i = id_hash(id, s->allocated - 1); s->used[i]; i = (i + 1) & (s->allocated - 1))
+        for (size_t i = id_hash(id, s->allocated - 1); !id_empty(s->slots[i]); i = (i + 1) & (s->allocated - 1))
                 if (s->slots[i].dev == dev && s->slots[i].ino == ino)
                         return true;
         return false;
@@ -63,6 +72,5 @@ bool idset_contains(const IdSet *s, dev_t dev, ino_t ino) {
 
 void idset_done(IdSet *s) {
         free(s->slots);
-        free(s->used);
         *s = (IdSet) {};
 }

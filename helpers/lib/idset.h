@@ -17,8 +17,8 @@ typedef struct FileId {
 } FileId;
 
 typedef struct IdSet {
-        FileId *slots;
-        bool *used;
+        FileId *slots;       /* (0, 0): empty */
+        bool has_zero;       /* the identity (0, 0) is in the set */
         size_t n, allocated; /* allocated is a power of two */
 } IdSet;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "idset.h"
@@ -40,6 +41,8 @@ typedef struct DirRecord {
         char *name;          /* name in the parent (for a top: "boxes" or "bases") */
         bool via_link;       /* reached by following a symbolic link named name */
         bool racy;           /* times too recent to prove anything: list again */
+        bool post;           /* not stat'ed before listing: proven by its times when its walk ends */
+        bool local_times;    /* on a filesystem whose timestamps come from this host's clock */
         dev_t dev;
         ino_t ino;
         nlink_t nlink;
@@ -74,7 +77,44 @@ typedef struct Walk {
         size_t n_open;
         struct timespec racy_since;          /* times at or after this are racy */
         char *changed;                       /* set: the pass is thrown away, and why */
+
+        IdSet careful;                       /* directories (parent's st_dev, listed d_ino) stat'ed before listing */
+        bool all_careful;                    /* every directory is */
+        bool unproven;                       /* a post-proven directory proved nothing: walk again, carefully */
+        struct { dev_t dev; bool local; } fs_cache[8];  /* local_times() by device */
+        unsigned n_fs_cache;
 } Walk;
+
+/*
+ * Filesystems that stamp a change with this host's clock. A network
+ * filesystem's server may run behind it, so a change made during the pass
+ * could carry times from before it: there every directory is stat'ed before
+ * it is listed and compared after the pass.
+ */
+static bool local_times(Walk *w, int fd, dev_t dev) {
+        static const unsigned long local[] = {
+                0xEF53UL,     /* ext2/3/4 */
+                0x58465342UL, /* xfs */
+                0x9123683EUL, /* btrfs */
+                0x01021994UL, /* tmpfs */
+                0xF2F52010UL, /* f2fs */
+                0x794C7630UL, /* overlayfs */
+                0x2FC12FC1UL, /* zfs */
+                0x858458F6UL, /* ramfs */
+        };
+        struct statfs sf;
+        bool ok = false;
+
+        for (unsigned i = 0; i < w->n_fs_cache; i++)
+                if (w->fs_cache[i].dev == dev)
+                        return w->fs_cache[i].local;
+        if (fstatfs(fd, &sf) >= 0)
+                for (size_t i = 0; i < ELEMENTSOF(local); i++)
+                        ok = ok || (unsigned long) sf.f_type == local[i];
+        if (w->n_fs_cache < ELEMENTSOF(w->fs_cache))
+                w->fs_cache[w->n_fs_cache++] = (typeof(w->fs_cache[0])) { dev, ok };
+        return ok;
+}
 
 static bool ts_ge(struct timespec a, struct timespec b) {
         return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec >= b.tv_nsec);
@@ -182,12 +222,14 @@ static void walk_pass_done(Walk *w) {
         w->n_ancestors = 0;
         w->box = mfree(w->box);
         w->changed = mfree(w->changed);
+        w->unproven = false;
         for (size_t i = 0; i < _WALK_PART_MAX; i++)
                 w->top_absent[i] = false;
 }
 
 static void walk_done(Walk *w) {
         walk_pass_done(w);
+        idset_done(&w->careful);
         free(w->dirs);
         free(w->path);
         for (size_t i = 0; i < ELEMENTSOF(w->dir_buf); i++)
@@ -196,7 +238,7 @@ static void walk_done(Walk *w) {
 }
 
 static int record_add(Walk *w, int fd, unsigned parent, const char *name, bool via_link, const struct stat *st,
-                      size_t *ret_index) {
+                      FileId id, size_t *ret_index) {
         DirRecord *d;
 
         if (w->n_dirs >= WALK_MAX_DIRS)
@@ -216,16 +258,20 @@ static int record_add(Walk *w, int fd, unsigned parent, const char *name, bool v
                 .parent = parent,
                 .name = strdup(name),
                 .via_link = via_link,
-                .dev = st->st_dev,
-                .ino = st->st_ino,
-                .nlink = st->st_nlink,
-                .size = st->st_size,
-                .mtime = st->st_mtim,
-                .ctime = st->st_ctim,
+                .post = !st,
+                .dev = id.dev,
+                .ino = id.ino,
         };
         if (!d->name)
                 return -ENOMEM;
-        d->racy = ts_ge(d->mtime, w->racy_since) || ts_ge(d->ctime, w->racy_since);
+        d->local_times = st ? local_times(w, fd, st->st_dev) : w->dirs[parent].local_times;
+        if (st) {
+                d->nlink = st->st_nlink;
+                d->size = st->st_size;
+                d->mtime = st->st_mtim;
+                d->ctime = st->st_ctim;
+                d->racy = ts_ge(d->mtime, w->racy_since) || ts_ge(d->ctime, w->racy_since);
+        }
         *ret_index = w->n_dirs++;
         return 0;
 }
@@ -250,8 +296,8 @@ static int check_listed_inode(Walk *w, int dir_fd, const char *name, uint64_t d_
         return walk_changed(w, "'%s' was replaced while it was walked", w->path);
 }
 
-static int walk_dir(Walk *w, int fd, const struct stat *known, unsigned parent, const char *name, bool via_link,
-                    size_t len, unsigned depth);
+static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, unsigned parent, const char *name,
+                    bool via_link, size_t len, unsigned depth);
 
 /* Opens a listed entry by name; ENOENT and friends mean the listing is out of date. */
 static bool errno_is_changed(int e) {
@@ -323,7 +369,8 @@ static int walk_link(Walk *w, int dir_fd, const char *name, size_t len, unsigned
                 fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
                 if (fd < 0)
                         return walk_error(w, w->path, "cannot list directory: %s", strerror(errno));
-                return walk_dir(w, TAKE_FD(fd), NULL, (unsigned) dir_index, name, /* via_link= */ true, len, depth + 1);
+                return walk_dir(w, TAKE_FD(fd), &st, (FileId) {}, (unsigned) dir_index, name, /* via_link= */ true,
+                                len, depth + 1);
         }
         if (!S_ISREG(st.st_mode)) {
                 if (endswith(name, ".qcow2") || endswith(name, ".qcow"))
@@ -347,6 +394,7 @@ static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, u
                       unsigned char type, size_t len, unsigned depth) {
         _cleanup_close_ int fd = -1;
         struct stat st;
+        FileId listed;
         int r;
 
         if (type == DT_UNKNOWN) {
@@ -369,12 +417,19 @@ static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, u
                                 return walk_changed(w, "'%s' vanished while it was walked", w->path);
                         return walk_error(w, w->path, "cannot list directory: %s", strerror(errno));
                 }
+                listed = (FileId) { w->dirs[dir_index].dev, (ino_t) d_ino };
+                /* A directory not known to be racy is proven by its times after the pass, unstat'ed now. */
+                if (!w->all_careful && !w->o->test_no_consistency && w->dirs[dir_index].local_times &&
+                    !idset_contains(&w->careful, listed.dev, listed.ino))
+                        return walk_dir(w, TAKE_FD(fd), NULL, listed, (unsigned) dir_index, name,
+                                        /* via_link= */ false, len, depth + 1);
                 if (fstat(fd, &st) < 0)
                         return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
                 r = check_listed_inode(w, dir_fd, name, d_ino, &st, dir_index);
                 if (r < 0 || w->changed)
                         return r;
-                return walk_dir(w, TAKE_FD(fd), &st, (unsigned) dir_index, name, /* via_link= */ false, len, depth + 1);
+                return walk_dir(w, TAKE_FD(fd), &st, listed, (unsigned) dir_index, name, /* via_link= */ false, len,
+                                depth + 1);
 
         case DT_REG:
                 fd = openat(dir_fd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
@@ -465,34 +520,66 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
 }
 
 /*
+ * A directory that was not stat'ed before it was listed is proven when its
+ * walk ends: it must be the directory the listing named (the parent's device,
+ * the listed inode), on a filesystem whose timestamps come from this host's
+ * clock, and its times must lie before racy_since, i.e. before the pass began
+ * (less the racy window): any change to it stamps them with the file clock.
+ * Then it held still from before the pass to now, as every such directory
+ * did, so all of them show the home as it was when the pass began, and the
+ * directory needs no check after the pass (nor its fd). Otherwise it proves
+ * nothing: the pass is walked again with the directory stat'ed before listing.
+ */
+static int post_prove(Walk *w, size_t index) {
+        DirRecord *d = &w->dirs[index];
+        struct stat st;
+
+        if (fstat(d->fd, &st) < 0)
+                return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
+        if (d->local_times && st.st_dev == d->dev && st.st_ino == d->ino && !d->racy &&
+            !ts_ge(st.st_mtim, w->racy_since) && !ts_ge(st.st_ctim, w->racy_since)) {
+                d->nlink = st.st_nlink;
+                if (d->n_entries == 0 && st.st_nlink > 2)
+                        return walk_error(w, w->path,
+                                          "directory listing is empty but its link count (%lu) says it has subdirectories",
+                                          (unsigned long) st.st_nlink);
+                return 0;
+        }
+        w->unproven = true;
+        return idset_add(&w->careful, d->dev, d->ino) < 0 ? -ENOMEM : 0;
+}
+
+/*
  * Walks one directory (fd is taken) and everything under it. w->path is its
  * path (len bytes); parent and name say how to reach it again.
  */
-static int walk_dir(Walk *w, int fd, const struct stat *known, unsigned parent, const char *name, bool via_link,
-                    size_t len, unsigned depth) {
+static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, unsigned parent, const char *name,
+                    bool via_link, size_t len, unsigned depth) {
         _cleanup_close_ int owned = fd;
         uint64_t hash = 0, n_entries = 0;
         size_t index;
-        struct stat st;
+        FileId id = listed;
         int r;
 
         if (depth > WALK_MAX_DEPTH)
                 return walk_error(w, w->path, "directory tree deeper than %u levels", WALK_MAX_DEPTH);
         if (known)
-                st = *known;
-        else if (fstat(fd, &st) < 0)
-                return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
+                id = (FileId) { known->st_dev, known->st_ino };
 
+        /*
+         * A post-proven directory's identity is the listing's (its parent's device, the listed inode);
+         * the check after the pass proves it is the directory's own, or the pass counts for nothing.
+         */
         for (unsigned i = 0; i < w->n_ancestors; i++)
-                if (w->ancestors[i].dev == st.st_dev && w->ancestors[i].ino == st.st_ino)
+                if (w->ancestors[i].dev == id.dev && w->ancestors[i].ino == id.ino)
                         return walk_error(w, w->path, "directory loop: the link leads back to '%s' above it",
                                           w->path);
         /* Reached again under another name (two links to one box): it is walked once. */
-        r = idset_add(&w->seen, st.st_dev, st.st_ino);
+        r = idset_add(&w->seen, id.dev, id.ino);
         if (r <= 0)
                 return r;
 
-        r = record_add(w, fd, parent, name, via_link, &st, &index);
+        r = record_add(w, fd, parent, name, via_link, known, id, &index);
         if (r == -E2BIG)
                 return walk_error(w, w->path, "more than %u directories in one walk", WALK_MAX_DIRS);
         if (r < 0)
@@ -500,7 +587,7 @@ static int walk_dir(Walk *w, int fd, const struct stat *known, unsigned parent, 
         TAKE_FD(owned);
         w->n_open++;
 
-        w->ancestors[w->n_ancestors++] = (FileId) { st.st_dev, st.st_ino };
+        w->ancestors[w->n_ancestors++] = id;
         /* Not straight into w->dirs[index]: walking below may move w->dirs. */
         r = list_dir(w, index, len, depth, &hash, &n_entries);
         w->n_ancestors--;
@@ -508,6 +595,13 @@ static int walk_dir(Walk *w, int fd, const struct stat *known, unsigned parent, 
                 return r;
         w->dirs[index].hash = hash;
         w->dirs[index].n_entries = n_entries;
+
+        if (w->dirs[index].post) {
+                r = post_prove(w, index);
+                w->dirs[index].fd = safe_close(w->dirs[index].fd);
+                w->n_open--;
+                return r;
+        }
 
         /*
          * Past the fd budget, a directory whose subtree is done gives its fd back; the check after the
@@ -520,10 +614,10 @@ static int walk_dir(Walk *w, int fd, const struct stat *known, unsigned parent, 
         }
 
         /* A listing that came back empty although the link count says there are subdirectories. */
-        if (n_entries == 0 && st.st_nlink > 2)
+        if (known && n_entries == 0 && known->st_nlink > 2)
                 return walk_error(w, w->path,
                                   "directory listing is empty but its link count (%lu) says it has subdirectories",
-                                  (unsigned long) st.st_nlink);
+                                  (unsigned long) known->st_nlink);
         return 0;
 }
 
@@ -532,7 +626,8 @@ static int walk_top(Walk *w, WalkPart part) {
         const char *top = walk_part_to_string(part);
         _cleanup_close_ int fd = -1;
         size_t len = strlen(w->home);
-        struct stat lst;
+        struct stat lst, st;
+        bool via_link;
         int r;
 
         w->part = part;
@@ -571,7 +666,10 @@ static int walk_top(Walk *w, WalkPart part) {
                 return walk_error(w, w->path, "cannot list directory: %s", strerror(e));
         }
         r = fstatat(w->home_fd, top, &lst, AT_SYMLINK_NOFOLLOW);
-        return walk_dir(w, TAKE_FD(fd), NULL, UINT_MAX, top, r >= 0 && S_ISLNK(lst.st_mode), len, 0);
+        via_link = r >= 0 && S_ISLNK(lst.st_mode);
+        if (fstat(fd, &st) < 0)
+                return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
+        return walk_dir(w, TAKE_FD(fd), &st, (FileId) {}, UINT_MAX, top, via_link, len, 0);
 }
 
 /*
@@ -658,6 +756,8 @@ static int walk_verify(Walk *w) {
                 bool same;
                 int r;
 
+                if (d->post)
+                        continue;     /* proven when its walk ended (post_prove()) */
                 if (d->parent != UINT_MAX) {
                         base = record_fd(w, d->parent, &parent_reopened);
                         if (base < 0 && base != -ENOENT && base != -ENOTDIR && base != -ELOOP)
@@ -734,8 +834,10 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
         if (o->test_fd_budget > 0)
                 w.fd_budget = o->test_fd_budget;
 
+        w.all_careful = o->test_all_careful;
         for (stats.passes = 1;; stats.passes++) {
-                int64_t start = now_file_clock_nsec() - WALK_RACY_WINDOW_NSEC;
+                int64_t clock0 = now_file_clock_nsec(), start = clock0 - WALK_RACY_WINDOW_NSEC;
+                uint64_t mono0 = now_monotonic_usec();
 
                 walk_pass_done(&w);
                 w.racy_since = (struct timespec) { .tv_sec = start / 1000000000, .tv_nsec = start % 1000000000 };
@@ -754,10 +856,28 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                         break;
                 if (o->test_no_consistency)
                         w.changed = mfree(w.changed);
+                /*
+                 * Times prove a directory unchanged only on a clock that did not step back meanwhile:
+                 * the file clock must have advanced at least as far as the monotonic one (less 1 s).
+                 */
+                if (!w.changed && !w.all_careful &&
+                    (now_file_clock_nsec() - clock0) / 1000 + 1000000 < (int64_t) (now_monotonic_usec() - mono0)) {
+                        w.all_careful = true;
+                        w.unproven = true;
+                }
+                if (!w.changed && w.unproven) {
+                        /* Not a change: the same pass again, the unproven directories stat'ed first. */
+                        if (++stats.n_unproven >= WALK_MAX_UNPROVEN)
+                                w.all_careful = true;
+                        stats.passes--;
+                        continue;
+                }
                 if (!w.changed) {
                         stats.n_dirs = w.n_dirs;
-                        for (size_t i = 0; i < w.n_dirs; i++)
+                        for (size_t i = 0; i < w.n_dirs; i++) {
                                 stats.n_racy += w.dirs[i].racy;
+                                stats.n_post += w.dirs[i].post;
+                        }
                         break;
                 }
                 if (stats.passes >= max_passes) {

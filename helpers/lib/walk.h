@@ -34,6 +34,19 @@
  *      equal, so it is also listed again and its hash must be equal. Symbolic
  *      links to directories are followed again and must reach the same
  *      directory.
+ *   4. On a filesystem that stamps changes with this host's clock (ext4, xfs,
+ *      btrfs, tmpfs, ...; not a network filesystem), a directory below a top
+ *      is not stat'ed before it is listed: it is proven when its own walk
+ *      ends, by one fstat(): it must be the inode the listing named, and its
+ *      mtime and ctime must predate the pass by the racy window. Then it held
+ *      still from before the pass began until then, as every directory so
+ *      proven did, so the pass saw them all as they were when it began; such
+ *      a directory gives its fd back at once and is not checked again. One
+ *      that proves nothing (too recent, another inode, a mount point) is
+ *      stat'ed before listing, as in 1-3, when the pass is walked again; that
+ *      pass does not count against WALK_MAX_PASSES, but after
+ *      WALK_MAX_UNPROVEN such passes, or if the file clock stepped back while
+ *      a pass ran, every directory is. (tests/model: walk-post-proof-*.)
  *   A pass that fails these checks is thrown away (the begin callback tells
  *   the caller to forget it) and the walk starts again, at most
  *   WALK_MAX_PASSES times; then home_walk() returns -EAGAIN (a home that never
@@ -54,6 +67,7 @@
 #include <sys/types.h>
 
 #define WALK_MAX_PASSES 4U
+#define WALK_MAX_UNPROVEN 2U
 #define WALK_MAX_DEPTH 16U
 #define WALK_MAX_DIRS 1000000U
 #define WALK_RACY_WINDOW_NSEC (INT64_C(2) * 1000000000)
@@ -96,6 +110,7 @@ typedef struct WalkCallbacks {
 typedef struct WalkOptions {
         unsigned max_passes;        /* 0: WALK_MAX_PASSES */
         bool test_no_consistency;   /* test hook: today's walk (a vanished entry is nothing, no checks) */
+        bool test_all_careful;      /* test hook: stat every directory before listing it (no post-proof) */
         size_t test_fd_budget;      /* test hook: directory fds kept open at most (0: from RLIMIT_NOFILE) */
 } WalkOptions;
 
@@ -103,6 +118,8 @@ typedef struct WalkStats {
         unsigned passes;            /* passes run, the consistent one included */
         size_t n_dirs;              /* directories of the consistent pass */
         size_t n_racy;              /* of those, listed again because their times were too recent */
+        size_t n_post;              /* of those, proven by their times after the pass (not stat'ed before) */
+        unsigned n_unproven;        /* passes walked again because a post-proven directory proved nothing */
         char *unstable;             /* -EAGAIN: what changed in the last pass */
 } WalkStats;
 

@@ -116,6 +116,29 @@ diag "paced churn: $clean of 40 runs clean, $restarted walked the home more than
 check "paced renames: no referenced image disappeared" test $lost -eq 0
 check "paced renames: walks that saw a change started again and finished clean" test $clean -gt 0 -a $restarted -gt 0
 
+# ------------------------------------------------- churn inside box directories of an aged home
+# Older than the walk's racy window (2 s), the directories below boxes/ are proven by their times once
+# walked, not stat'ed before listing (walk.h, 4). Overlays are renamed and exchanged inside two of them.
+qemu-img create -q -f qcow2 -b "$DI/sha256-filler.ext4" -F raw "$H/boxes/victim-b/disks/other.qcow2" 1M
+sleep 2.2
+"$LOOP" rename "$H/boxes/victim-a/disks" disk.qcow2 zz.qcow2 >"$T/renames" &
+pids+=($!)
+"$LOOP" exchange "$H/boxes/victim-b/disks" disk.qcow2 other.qcow2 >"$T/exchanges" &
+pids+=($!)
+lost=0 clean=0
+for _ in $(seq 30); do
+        out="$("$GC" --home "$H" --json --grace 1s 2>/dev/null)" && clean=$((clean + 1))
+        all_there || { lost=1; break; }
+done
+stop_churn
+diag "churn inside boxes: $clean of 30 runs clean; $(cat "$T/renames") renames, $(cat "$T/exchanges") exchanges"
+check "renames and exchanges inside box directories of an aged home: no referenced image disappeared" \
+        test $lost -eq 0
+sleep 2.2
+out="$("$GC" --home "$H" --json --dry-run --grace 1s 2>/dev/null)"
+check "the aged home, still again, walks in one pass with nothing to reclaim but unreferenced images" \
+        jq -e '.walk_passes == 1 and ([.reclaimed[].path | select(test("sha256-[abc]|filler"))] | length) == 0' <<<"$out"
+
 # ------------------------------------------------- the mutant: trust the listing
 head -c 65536 /dev/urandom >"$DI/sha256-orphan.ext4"
 sleep 1.2

@@ -54,6 +54,11 @@
  *                 default every listing reads each entry by a call of its
  *                 own, with renames in between, as in a directory too large
  *                 for one buffer)
+ *   POST_PROOF    the walk of a directory not stat'ed before it is listed
+ *                 (walk.c, post_prove()): no inode check on open, no re-list;
+ *                 the pass counts only if boxes/'s timestamp, read once its
+ *                 walk is over, predates the pass and its racy window (no
+ *                 change since the pass began, and none in the tick it began)
  *   RACY_RESTART  proposed fix: a pass that took a racy directory never
  *                 counts; the walk waits for the clock to leave the tick and
  *                 starts again (instead of re-listing)
@@ -304,7 +309,7 @@ end:    do
 #else
 #define RELIST_ALL(n) RELIST(n, MV1); RELIST(n, MV2)
 #endif
-#ifdef NO_INO_CHECK
+#if defined(NO_INO_CHECK) || defined(POST_PROOF)
 #define SAME_INODE(q) (at[q] != 0)
 #else
 #define SAME_INODE(q) (at[q] == lst[q])
@@ -341,6 +346,13 @@ end:    do
 #endif
 #ifdef TRUST_TIMES
 #define RACY_CHECK(n) skip
+#elif defined(POST_PROOF)
+/* the timestamp must be older than the pass: unchanged since it began (ctchg, above) and not racy then */
+#define RACY_CHECK(n) \
+        if \
+        :: !chg && racy -> d_step { chg = 1; printf("gc: walk %d: boxes/ is too recent to prove anything\n", n) } \
+        :: else -> skip \
+        fi
 #elif defined(RACY_RESTART)
 /* a racy pass never counts: wait until the clock has left the tick, then start again */
 #define RACY_CHECK(n) \

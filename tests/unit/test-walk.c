@@ -55,6 +55,7 @@ typedef enum Action {
         ACTION_EXCHANGE,          /* exchange the two boxes not walked yet */
         ACTION_REMOVE_LATER_BOX,  /* remove a box not walked yet */
         ACTION_ALWAYS_RENAME,     /* rename back and forth on every pass: never holds still */
+        ACTION_RENAME_IN_LATER_BOX, /* rename the overlay inside a box not walked yet, X/disks/disk -> disk2 */
 } Action;
 
 typedef struct Seen {
@@ -116,6 +117,13 @@ static void act(Seen *s, const char *current) {
                         return;
                 snprintf(a, sizeof(a), "rm -rf %s/boxes/%s", home, x);
                 run(a);
+                break;
+        case ACTION_RENAME_IN_LATER_BOX:
+                if (s->acted)
+                        return;
+                snprintf(a, sizeof(a), "%s/boxes/%s/disks/disk.qcow2", home, x);
+                snprintf(b, sizeof(b), "%s/boxes/%s/disks/disk2.qcow2", home, x);
+                ck_assert_int_eq(rename(a, b), 0);
                 break;
         case ACTION_ALWAYS_RENAME:
                 snprintf(a, sizeof(a), "%s/boxes/%s", home, s->acted % 2 ? "0c" : "c");
@@ -298,6 +306,71 @@ START_TEST(test_missing_home) {
 }
 END_TEST
 
+/* A home older than the racy window: its directories below boxes/ are proven by their times alone. */
+static void setup_aged(void) {
+        setup();
+        ck_assert_int_eq(usleep(WALK_RACY_WINDOW_NSEC / 1000 + 200 * 1000), 0);
+}
+
+START_TEST(test_aged_still) {
+        WalkStats st = {};
+        Seen s = {};
+
+        ck_assert_int_eq(walk(&s, false, &st), 0);
+        ck_assert_uint_eq(st.passes, 1);
+        ck_assert_uint_eq(st.n_unproven, 0);
+        ck_assert_uint_eq(s.n, 3);
+        /* boxes/ and bases/ are stat'ed before listing; the three boxes and their disks/ are proven after. */
+        ck_assert_uint_eq(st.n_dirs, 8);
+        ck_assert_uint_eq(st.n_post, 6);
+        ck_assert_uint_eq(st.n_racy, 0);
+        walk_stats_done(&st);
+}
+END_TEST
+
+/* A rename inside a box the walk has not reached: that box's disks/ proves nothing, and is walked again. */
+START_TEST(test_aged_rename_inside_box) {
+        WalkStats st = {};
+        Seen s = { .action = ACTION_RENAME_IN_LATER_BOX };
+
+        ck_assert_int_eq(walk(&s, false, &st), 0);
+        ck_assert_uint_eq(s.acted, 1);
+        ck_assert_uint_eq(st.passes, 1);
+        ck_assert_uint_eq(st.n_unproven, 1);
+        ck_assert_uint_eq(s.n, 3);
+        ck_assert_msg(saw(&s, "/boxes/b/disks/disk2.qcow2") || saw(&s, "/boxes/c/disks/disk2.qcow2") ||
+                      saw(&s, "/boxes/a/disks/disk2.qcow2"), "the renamed overlay was not seen");
+        /* The directory that changed is stat'ed before listing now; the others are still proven after. */
+        ck_assert_uint_eq(st.n_post, 5);
+        walk_stats_done(&st);
+}
+END_TEST
+
+/* A rename in boxes/ itself (stat'ed before listing) restarts the walk as in a fresh home. */
+START_TEST(test_aged_rename_restarts) {
+        WalkStats st = {};
+        Seen s = { .action = ACTION_RENAME_LATER_BOX };
+
+        ck_assert_int_eq(walk(&s, false, &st), 0);
+        ck_assert_uint_eq(st.passes, 2);
+        ck_assert_msg(saw(&s, "/boxes/0a/disks/disk.qcow2") || saw(&s, "/boxes/0b/disks/disk.qcow2") ||
+                      saw(&s, "/boxes/0c/disks/disk.qcow2"), "the renamed box was not seen");
+        ck_assert_uint_eq(s.n, 3);
+        walk_stats_done(&st);
+}
+END_TEST
+
+START_TEST(test_aged_exchange_restarts) {
+        WalkStats st = {};
+        Seen s = { .action = ACTION_EXCHANGE };
+
+        ck_assert_int_eq(walk(&s, false, &st), 0);
+        ck_assert_uint_eq(st.passes, 2);
+        ck_assert_uint_eq(s.n, 3);
+        walk_stats_done(&st);
+}
+END_TEST
+
 static void setup_small_budget(void) {
         setup();
         fd_budget = 2;
@@ -336,6 +409,15 @@ static Suite *walk_suite(void) {
         tcase_add_test(tc, test_remove_restarts);
         tcase_add_test(tc, test_never_still);
         tcase_add_test(tc, test_links);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("aged");
+        tcase_add_checked_fixture(tc, setup_aged, teardown);
+        tcase_set_timeout(tc, 10);
+        tcase_add_test(tc, test_aged_still);
+        tcase_add_test(tc, test_aged_rename_inside_box);
+        tcase_add_test(tc, test_aged_rename_restarts);
+        tcase_add_test(tc, test_aged_exchange_restarts);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("links");
