@@ -225,6 +225,15 @@ static void print_json(const GcResult *r) {
         json_object_object_add(o, "errors", errors);
         json_object_object_add(o, "overlays", json_object_new_int64((int64_t) r->n_overlays));
         json_object_object_add(o, "walk_passes", json_object_new_int64((int64_t) r->walk_passes));
+        if (r->rechecked) {
+                json_object *rc = json_object_new_object();
+
+                json_object_object_add(rc, "walked_again", json_object_new_boolean(r->recheck_walked));
+                json_object_object_add(rc, "reread", json_object_new_int64((int64_t) r->recheck_reread));
+                if (r->recheck_why)
+                        (void) json_add_string(rc, "why", r->recheck_why);
+                json_object_object_add(o, "recheck", rc);
+        }
         json_object_object_add(o, "restored_count", json_object_new_int64((int64_t) r->n_restored));
         json_object_object_add(o, "put_back_count", json_object_new_int64((int64_t) r->n_put_back));
         json_object_object_add(o, "available_bytes_before", json_object_new_int64((int64_t) r->available_before));

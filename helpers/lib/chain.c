@@ -378,6 +378,8 @@ int chain_walk_fd(int first_fd, const struct stat *first_st, const char *image, 
                         .ino = st.st_ino,
                         .file_size = (uint64_t) st.st_size,
                         .actual_size = (uint64_t) st.st_blocks * 512,
+                        .mtime = st.st_mtim,
+                        .ctime = st.st_ctim,
                 };
                 l->path = strdup(l->filename);
                 if (!l->path)

@@ -20,6 +20,7 @@
  */
 
 #include <stdbool.h>
+#include <time.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -57,6 +58,7 @@ typedef struct ChainLayer {
         uint64_t file_size;      /* st_size */
         dev_t dev;
         ino_t ino;
+        struct timespec mtime, ctime;
         char *full_backing_filename; /* NULL without a backing file */
         char *data_file_path;    /* resolved external data file, or NULL */
         dev_t data_dev;

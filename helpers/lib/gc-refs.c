@@ -36,8 +36,16 @@ void gc_errors_free(GcError *errors, size_t n) {
         free(errors);
 }
 
-/* Forgets everything a pass saw; the walk starts (again). */
-static void refs_reset(GcRefs *r) {
+static void refs_layers_done(GcRefs *r) {
+        for (size_t i = 0; i < r->n_layers; i++)
+                free(r->layers[i].path);
+        r->layers = mfree(r->layers);
+        r->n_layers = 0;
+        strset_done(&r->layer_paths);
+}
+
+/* The pinned set and what explains it. */
+static void refs_forget_pins(GcRefs *r) {
         idset_done(&r->pinned);
         for (size_t i = 0; i < r->n_unresolved; i++)
                 free(r->unresolved[i]);
@@ -46,6 +54,12 @@ static void refs_reset(GcRefs *r) {
         gc_errors_free(r->errors, r->n_errors);
         r->errors = NULL;
         r->n_errors = 0;
+}
+
+/* Forgets everything a pass saw; the walk starts (again). */
+static void refs_reset(GcRefs *r) {
+        refs_layers_done(r);
+        refs_forget_pins(r);
         r->n_overlays = 0;
         r->complete = true;
         strset_done(&r->known);
@@ -55,7 +69,44 @@ static void refs_reset(GcRefs *r) {
 
 void gc_refs_done(GcRefs *r) {
         refs_reset(r);
+        walk_log_free(r->log);
         *r = (GcRefs) {};
+}
+
+void gc_refs_keep_log_only(GcRefs *r) {
+        refs_forget_pins(r);
+        strset_done(&r->layer_paths);
+}
+
+/* Logs a file a chain reached by name, once per name. */
+static int refs_log_layer(GcRefs *r, const char *path, bool present, bool read, dev_t dev, ino_t ino, off_t size,
+                          struct timespec mtime, struct timespec ctime) {
+        RefsLayer *l;
+        int k;
+
+        if (!r->keep_log)
+                return 0;
+        k = strset_add(&r->layer_paths, path, strlen(path));
+        if (k <= 0)
+                return k;
+        l = realloc(r->layers, (r->n_layers + 1) * sizeof(RefsLayer));
+        if (!l)
+                return -ENOMEM;
+        r->layers = l;
+        l[r->n_layers] = (RefsLayer) {
+                .path = strdup(path),
+                .present = present,
+                .read = read,
+                .dev = dev,
+                .ino = ino,
+                .size = size,
+                .mtime = mtime,
+                .ctime = ctime,
+        };
+        if (!l[r->n_layers].path)
+                return -ENOMEM;
+        r->n_layers++;
+        return 0;
 }
 
 bool gc_refs_pins(const GcRefs *r, dev_t dev, ino_t ino) {
@@ -113,8 +164,18 @@ static int refs_pin_chain(GcRefs *r, const Chain *c) {
                 k = idset_add(&r->pinned, l->dev, l->ino);
                 if (k < 0)
                         return k;
+                /* Layer 0 is the overlay, which the walk's log holds. */
+                if (i > 0) {
+                        k = refs_log_layer(r, l->path, true, !(l->format && streq(l->format, "raw")), l->dev, l->ino,
+                                           (off_t) l->file_size, l->mtime, l->ctime);
+                        if (k < 0)
+                                return k;
+                }
                 if (l->data_file_path) {
                         k = idset_add(&r->pinned, l->data_dev, l->data_ino);
+                        if (k >= 0)
+                                k = refs_log_layer(r, l->data_file_path, true, false, l->data_dev, l->data_ino, 0,
+                                                   (struct timespec) {}, (struct timespec) {});
                         if (k < 0)
                                 return k;
                 }
@@ -133,7 +194,12 @@ static int refs_pin_chain(GcRefs *r, const Chain *c) {
                                 k = idset_add(&r->pinned, st.st_dev, st.st_ino);
                                 if (k < 0)
                                         return k;
-                        }
+                        } else
+                                st = (struct stat) {};
+                        k = refs_log_layer(r, alt, st.st_ino != 0, false, st.st_dev, st.st_ino, 0, (struct timespec) {},
+                                           (struct timespec) {});
+                        if (k < 0)
+                                return k;
                 }
         }
         return 0;
@@ -205,11 +271,12 @@ int gc_refs_collect(const char *home, const WalkOptions *wo, GcRefs *ret) {
                 .overlay = refs_overlay,
                 .error = refs_walk_error,
         };
-        GcRefs r = { .complete = true };
+        GcRefs r = { .complete = true, .keep_log = wo && wo->keep_log };
         WalkStats stats = {};
         int q;
 
         q = home_walk(home, wo, &callbacks, &r, &stats);
+        r.log = TAKE_PTR(stats.log);
         if (q == -EAGAIN) {
                 q = refs_error(&r, home, "the home never held still: %u walks in a row saw it change (%s)",
                                stats.passes, strna(stats.unstable));
@@ -225,5 +292,65 @@ int gc_refs_collect(const char *home, const WalkOptions *wo, GcRefs *ret) {
                 return q;
         }
         *ret = r;
+        return 0;
+}
+
+/* A layer named by a chain must still resolve to the file it did; a qcow layer must be unchanged too. */
+static bool layer_holds(const RefsLayer *l, struct timespec racy_since) {
+        struct stat st;
+
+        if (stat(l->path, &st) < 0)
+                return !l->present && errno == ENOENT;
+        if (!l->present || st.st_dev != l->dev || st.st_ino != l->ino)
+                return false;
+        if (!l->read)
+                return true;
+        return st.st_size == l->size && walk_ts_eq(st.st_mtim, l->mtime) && walk_ts_eq(st.st_ctim, l->ctime) &&
+               !walk_ts_ge(st.st_mtim, racy_since) && !walk_ts_ge(st.st_ctim, racy_since);
+}
+
+int gc_refs_recheck(const char *home, const GcRefs *first, const WalkOptions *wo, GcRefs *ret, GcRecheck *ret_recheck) {
+        static const WalkCallbacks callbacks = {
+                .overlay = refs_overlay,
+                .error = refs_walk_error,
+        };
+        GcRecheck rc = {};
+        GcRefs r = { .complete = true, .passes = 1 };
+        WalkOptions full = wo ? *wo : (WalkOptions) {};
+        int q = WALK_CHANGED;
+
+        full.keep_log = false;
+        if (!first->log)
+                rc.why = strdup("the first walk kept no log");
+        else {
+                struct timespec racy_since = walk_log_racy_since(first->log);
+
+                for (size_t i = 0; i < first->n_layers && !rc.why; i++)
+                        if (!layer_holds(&first->layers[i], racy_since) &&
+                            asprintf(&rc.why, "'%s' changed since the first walk, or its times are too recent to "
+                                     "prove it did not", first->layers[i].path) < 0)
+                                return -ENOMEM;
+        }
+        if (!rc.why) {
+                q = walk_log_recheck(first->log, &callbacks, &r, &rc.reread, &rc.why);
+                if (q < 0) {
+                        gc_refs_done(&r);
+                        return q;
+                }
+        }
+        if (q == WALK_CHANGED) {
+                gc_refs_done(&r);
+                rc.walked = true;
+                q = gc_refs_collect(home, &full, &r);
+                if (q < 0) {
+                        free(rc.why);
+                        return q;
+                }
+        }
+        strset_done(&r.known);
+        r.key = mfree(r.key);
+        r.key_allocated = 0;
+        *ret = r;
+        *ret_recheck = rc;
         return 0;
 }

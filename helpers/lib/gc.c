@@ -46,10 +46,20 @@ void gc_options_from_env(GcOptions *o) {
         o->test_no_recheck = !!getenv("BOXLITE_GC_TEST_NO_RECHECK");
         o->test_kill_after_aside = !!getenv("BOXLITE_GC_TEST_KILL_AFTER_ASIDE");
         o->test_no_consistency = !!getenv("BOXLITE_GC_TEST_NO_CONSISTENCY");
+        o->test_all_careful = !!getenv("BOXLITE_GC_TEST_ALL_CAREFUL");
+}
+
+static WalkOptions walk_options(const Run *run) {
+        return (WalkOptions) {
+                .test_no_consistency = run->o->test_no_consistency,
+                .test_all_careful = run->o->test_all_careful,
+                /* A deleting run rechecks this walk's log instead of walking again. */
+                .keep_log = !run->o->dry_run && !run->o->test_no_recheck,
+        };
 }
 
 static int collect_refs(Run *run, GcRefs *ret) {
-        WalkOptions wo = { .test_no_consistency = run->o->test_no_consistency };
+        WalkOptions wo = walk_options(run);
 
         return gc_refs_collect(run->o->home, &wo, ret);
 }
@@ -339,16 +349,27 @@ static int unlink_aside(Run *run, const GcEntry *e) {
         return 1;
 }
 
-/* Phase 2 and 3: walk every chain again, put back what is referenced now, unlink the rest. */
-static int recheck_and_unlink(Run *run, EntryList *moved) {
+/*
+ * Phase 2 and 3: look at every chain again (the first walk's log rechecked, or
+ * a second walk where it does not hold), put back what is referenced now,
+ * unlink the rest.
+ */
+static int recheck_and_unlink(Run *run, const GcRefs *first, EntryList *moved) {
         GcRefs refs = {};
+        GcRecheck rc = {};
         bool recheck = !run->o->test_no_recheck;
         int r = 0;
 
         if (recheck) {
-                r = collect_refs(run, &refs);
+                WalkOptions wo = walk_options(run);
+
+                r = gc_refs_recheck(run->o->home, first, &wo, &refs, &rc);
                 if (r < 0)
                         return r;
+                run->res->rechecked = true;
+                run->res->recheck_walked = rc.walked;
+                run->res->recheck_reread = rc.reread;
+                run->res->recheck_why = TAKE_PTR(rc.why);
                 if (!refs.complete) {
                         run->res->fail_closed = true;
                         r = move_refs_errors(run, &refs);
@@ -446,6 +467,7 @@ GcResult *gc_result_free(GcResult *r) {
         }
         free(r->errors);
         free(r->home);
+        free(r->recheck_why);
         free(r);
         return NULL;
 }
@@ -547,8 +569,8 @@ int gc_run(const GcOptions *o, GcResult **ret) {
         r = gc_classify_candidates(&run, &cands, &refs, &orphans);
         if (r < 0)
                 goto finish;
-        /* The second walk collects its own references: free the first walk's before it starts. */
-        gc_refs_done(&refs);
+        /* The second look needs the first walk's log, not its pinned set. */
+        gc_refs_keep_log_only(&refs);
 
         /* Select, LRU first with a target; the estimate counts the blocks each unlink frees. */
         avail = res->available_before;
@@ -581,7 +603,7 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                         goto finish;
                 if (o->test_kill_after_aside && gc_honour_test_hooks())
                         (void) raise(SIGKILL);
-                r = recheck_and_unlink(&run, &moved);
+                r = recheck_and_unlink(&run, &refs, &moved);
                 if (r < 0)
                         goto finish;
         }

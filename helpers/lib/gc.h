@@ -97,6 +97,7 @@ typedef struct GcOptions {
         bool test_no_recheck;
         bool test_kill_after_aside;
         bool test_no_consistency;   /* the walk trusts what it listed (walk.h) */
+        bool test_all_careful;      /* the walk stats every directory before listing it (walk.h) */
 } GcOptions;
 
 typedef struct GcResult {
@@ -112,6 +113,10 @@ typedef struct GcResult {
         size_t n_put_back;          /* orphans put back after the second walk */
         size_t n_overlays;
         unsigned walk_passes;       /* passes of the (first) walk; more than one: the home moved */
+        bool rechecked;             /* a deleting run took its second look */
+        bool recheck_walked;        /* ... by walking the home again in full (the first walk's log did not hold) */
+        size_t recheck_reread;      /* ... files it read again (their times could not prove them unchanged) */
+        char *recheck_why;          /* recheck_walked: why */
         bool fail_closed;
         uint64_t reclaimed_bytes;
         uint64_t reclaimed_allocated;

@@ -18,6 +18,7 @@
 #include "path-util.h"
 #include "qcow.h"
 #include "time-util.h"
+#include "walk-internal.h"
 #include "walk.h"
 
 static const char *const walk_part_table[_WALK_PART_MAX] = {
@@ -31,59 +32,7 @@ const char *walk_part_to_string(WalkPart p) {
         return walk_part_table[p];
 }
 
-/* Listing buffer of one directory level; 32 KiB is what glibc's opendir() uses. */
-#define WALK_DIR_BUF_SIZE (32U * 1024U)
 
-/* What a directory looked like when it was listed; checked again after the pass. */
-typedef struct DirRecord {
-        int fd;              /* kept open until the pass is verified */
-        unsigned parent;     /* index of the parent record; UINT_MAX for a top (boxes/, bases/) */
-        char *name;          /* name in the parent (for a top: "boxes" or "bases") */
-        bool via_link;       /* reached by following a symbolic link named name */
-        bool racy;           /* times too recent to prove anything: list again */
-        bool post;           /* not stat'ed before listing: proven by its times when its walk ends */
-        bool local_times;    /* on a filesystem whose timestamps come from this host's clock */
-        dev_t dev;
-        ino_t ino;
-        nlink_t nlink;
-        off_t size;
-        struct timespec mtime, ctime;
-        uint64_t hash;
-        uint64_t n_entries;
-} DirRecord;
-
-typedef struct Walk {
-        const WalkOptions *o;
-        const WalkCallbacks *cb;
-        void *userdata;
-        int home_fd;
-        const char *home;
-
-        DirRecord *dirs;
-        size_t n_dirs, allocated_dirs;
-        IdSet seen;                          /* directories walked in this pass */
-        FileId ancestors[WALK_MAX_DEPTH + 2];
-        unsigned n_ancestors;
-        bool top_absent[_WALK_PART_MAX];     /* boxes/ or bases/ did not exist */
-
-        WalkPart part;
-        size_t box_len;                      /* under boxes/: length of "<home>/boxes/<box>" in path */
-        char *box;
-        char *path;                          /* the entry being walked, see path_append() */
-        size_t path_allocated;
-        uint8_t *dir_buf[WALK_MAX_DEPTH + 2];/* one per depth: a parent's listing stays valid below it */
-
-        size_t fd_budget;                    /* directory fds kept open at most (RLIMIT_NOFILE) */
-        size_t n_open;
-        struct timespec racy_since;          /* times at or after this are racy */
-        char *changed;                       /* set: the pass is thrown away, and why */
-
-        IdSet careful;                       /* directories (parent's st_dev, listed d_ino) stat'ed before listing */
-        bool all_careful;                    /* every directory is */
-        bool unproven;                       /* a post-proven directory proved nothing: walk again, carefully */
-        struct { dev_t dev; bool local; } fs_cache[8];  /* local_times() by device */
-        unsigned n_fs_cache;
-} Walk;
 
 /*
  * Filesystems that stamp a change with this host's clock. A network
@@ -91,7 +40,7 @@ typedef struct Walk {
  * could carry times from before it: there every directory is stat'ed before
  * it is listed and compared after the pass.
  */
-static bool local_times(Walk *w, int fd, dev_t dev) {
+bool walk_local_times(Walk *w, int fd, dev_t dev) {
         static const unsigned long local[] = {
                 0xEF53UL,     /* ext2/3/4 */
                 0x58465342UL, /* xfs */
@@ -116,11 +65,11 @@ static bool local_times(Walk *w, int fd, dev_t dev) {
         return ok;
 }
 
-static bool ts_ge(struct timespec a, struct timespec b) {
+bool walk_ts_ge(struct timespec a, struct timespec b) {
         return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec >= b.tv_nsec);
 }
 
-static bool ts_eq(struct timespec a, struct timespec b) {
+bool walk_ts_eq(struct timespec a, struct timespec b) {
         return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
@@ -190,24 +139,29 @@ static int path_append(Walk *w, size_t len, const char *name, size_t *ret_len) {
         return 0;
 }
 
-/* The path of a record, for messages: rebuilt from the parent links. */
-static char *record_path(const Walk *w, size_t i) {
-        const char *names[WALK_MAX_DEPTH + 2];
-        size_t n = 0, len = strlen(w->home);
+/* The path of a record (and of leaf in it, if given), for messages: rebuilt from the parent links. */
+char *walk_record_path(const char *home, const DirRecord *dirs, size_t i, const char *leaf) {
+        const char *names[WALK_MAX_DEPTH + 3];
+        size_t n = 0, len = strlen(home) + (leaf ? 1 + strlen(leaf) : 0);
         char *s, *p;
 
-        for (size_t j = i; j != UINT_MAX && n < ELEMENTSOF(names); j = w->dirs[j].parent) {
-                names[n++] = w->dirs[j].name;
-                len += 1 + strlen(w->dirs[j].name);
+        for (size_t j = i; j != UINT_MAX && n < ELEMENTSOF(names); j = dirs[j].parent) {
+                names[n++] = dirs[j].name;
+                len += 1 + strlen(dirs[j].name);
         }
         s = p = malloc(len + 1);
         if (!s)
                 return NULL;
-        p = stpcpy(p, w->home);
+        p = stpcpy(p, home);
         while (n > 0) {
                 *p++ = '/';
                 p = stpcpy(p, names[--n]);
         }
+        if (leaf) {
+                *p++ = '/';
+                p = stpcpy(p, leaf);
+        }
+        *p = 0;
         return s;
 }
 
@@ -218,6 +172,9 @@ static void walk_pass_done(Walk *w) {
         }
         w->n_dirs = 0;
         w->n_open = 0;
+        for (size_t i = 0; i < w->n_files; i++)
+                free(w->files[i].name);
+        w->n_files = 0;
         idset_done(&w->seen);
         w->n_ancestors = 0;
         w->box = mfree(w->box);
@@ -231,6 +188,7 @@ static void walk_done(Walk *w) {
         walk_pass_done(w);
         idset_done(&w->careful);
         free(w->dirs);
+        free(w->files);
         free(w->path);
         for (size_t i = 0; i < ELEMENTSOF(w->dir_buf); i++)
                 free(w->dir_buf[i]);
@@ -264,13 +222,15 @@ static int record_add(Walk *w, int fd, unsigned parent, const char *name, bool v
         };
         if (!d->name)
                 return -ENOMEM;
-        d->local_times = st ? local_times(w, fd, st->st_dev) : w->dirs[parent].local_times;
+        d->local_times = st ? walk_local_times(w, fd, st->st_dev) : w->dirs[parent].local_times;
+        d->part = w->part;
+        d->first_file = UINT_MAX;
         if (st) {
                 d->nlink = st->st_nlink;
                 d->size = st->st_size;
                 d->mtime = st->st_mtim;
                 d->ctime = st->st_ctim;
-                d->racy = ts_ge(d->mtime, w->racy_since) || ts_ge(d->ctime, w->racy_since);
+                d->racy = walk_ts_ge(d->mtime, w->racy_since) || walk_ts_ge(d->ctime, w->racy_since);
         }
         *ret_index = w->n_dirs++;
         return 0;
@@ -304,6 +264,39 @@ static bool errno_is_changed(int e) {
         return e == ENOENT || e == ENOTDIR || e == ELOOP;
 }
 
+/* Appends a file the walk read to the log. */
+static int log_file(Walk *w, size_t dir_index, const char *name, bool via_link, const struct stat *st) {
+        WalkFile *f;
+
+        if (!w->o->keep_log)
+                return 0;
+        if (w->n_files >= w->allocated_files) {
+                size_t a = MAX(w->allocated_files * 2, (size_t) 256);
+
+                f = realloc(w->files, a * sizeof(WalkFile));
+                if (!f)
+                        return -ENOMEM;
+                w->files = f;
+                w->allocated_files = a;
+        }
+        f = &w->files[w->n_files];
+        *f = (WalkFile) {
+                .dir = (unsigned) dir_index,
+                .next = w->dirs[dir_index].first_file,
+                .name = strdup(name),
+                .via_link = via_link,
+                .dev = st->st_dev,
+                .ino = st->st_ino,
+                .size = st->st_size,
+                .mtime = st->st_mtim,
+                .ctime = st->st_ctim,
+        };
+        if (!f->name)
+                return -ENOMEM;
+        w->dirs[dir_index].first_file = (unsigned) w->n_files++;
+        return 0;
+}
+
 static int walk_overlay(Walk *w, int dir_fd, const char *name, int fd, const struct stat *st) {
         WalkOverlay o = {
                 .path = w->path,
@@ -325,9 +318,14 @@ static int walk_overlay(Walk *w, int dir_fd, const char *name, int fd, const str
 }
 
 /* A regular file: an overlay if named like one, or (under boxes/) if it starts with the qcow magic. */
-static int walk_file(Walk *w, int dir_fd, const char *name, int fd, const struct stat *st) {
+int walk_file(Walk *w, int dir_fd, size_t dir_index, const char *name, bool via_link, int fd, const struct stat *st) {
         uint8_t magic[4];
         ssize_t n;
+        int r;
+
+        r = log_file(w, dir_index, name, via_link, st);
+        if (r < 0)
+                return r;
 
         if (endswith(name, ".qcow2") || endswith(name, ".qcow"))
                 return walk_overlay(w, dir_fd, name, fd, st);
@@ -387,7 +385,7 @@ static int walk_link(Walk *w, int dir_fd, const char *name, size_t len, unsigned
                 return walk_error(w, w->path, "cannot stat: %s", strerror(errno));
         if (lst.st_dev != st.st_dev || lst.st_ino != st.st_ino)
                 return walk_changed(w, "'%s' was replaced while it was walked", w->path);
-        return walk_file(w, dir_fd, name, fd, &st);
+        return walk_file(w, dir_fd, dir_index, name, /* via_link= */ true, fd, &st);
 }
 
 static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, uint64_t d_ino,
@@ -445,7 +443,7 @@ static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, u
                 r = check_listed_inode(w, dir_fd, name, d_ino, &st, dir_index);
                 if (r < 0 || w->changed)
                         return r;
-                return walk_file(w, dir_fd, name, fd, &st);
+                return walk_file(w, dir_fd, dir_index, name, /* via_link= */ false, fd, &st);
 
         default:
                 /* FIFOs, sockets and devices are neither overlays nor directories; one named like an
@@ -537,8 +535,11 @@ static int post_prove(Walk *w, size_t index) {
         if (fstat(d->fd, &st) < 0)
                 return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
         if (d->local_times && st.st_dev == d->dev && st.st_ino == d->ino && !d->racy &&
-            !ts_ge(st.st_mtim, w->racy_since) && !ts_ge(st.st_ctim, w->racy_since)) {
+            !walk_ts_ge(st.st_mtim, w->racy_since) && !walk_ts_ge(st.st_ctim, w->racy_since)) {
                 d->nlink = st.st_nlink;
+                d->size = st.st_size;
+                d->mtime = st.st_mtim;
+                d->ctime = st.st_ctim;
                 if (d->n_entries == 0 && st.st_nlink > 2)
                         return walk_error(w, w->path,
                                           "directory listing is empty but its link count (%lu) says it has subdirectories",
@@ -768,8 +769,8 @@ static int walk_verify(Walk *w) {
                                                               (d->via_link ? 0 : O_NOFOLLOW));
 
                 same = fd >= 0 && fstat(fd, &st) >= 0 && st.st_dev == d->dev && st.st_ino == d->ino &&
-                       st.st_nlink == d->nlink && st.st_size == d->size && ts_eq(st.st_mtim, d->mtime) &&
-                       ts_eq(st.st_ctim, d->ctime);
+                       st.st_nlink == d->nlink && st.st_size == d->size && walk_ts_eq(st.st_mtim, d->mtime) &&
+                       walk_ts_eq(st.st_ctim, d->ctime);
                 if (same && (d->via_link || d->parent == UINT_MAX))
                         same = base >= 0 && fstatat(base, d->name, &st, 0) >= 0 && st.st_dev == d->dev &&
                                st.st_ino == d->ino;
@@ -784,7 +785,7 @@ static int walk_verify(Walk *w) {
                 if (same)
                         continue;
 
-                path = record_path(w, i);
+                path = walk_record_path(w->home, w->dirs, i, NULL);
                 if (!path)
                         return -ENOMEM;
                 r = walk_changed(w, "directory '%s' changed while it was walked", path);
@@ -807,6 +808,38 @@ static size_t fd_budget(void) {
         }
         /* Room for the walk's own opens (a chain, the depth of the tree) and the caller's. */
         return rl.rlim_cur > 512 ? (size_t) MIN(rl.rlim_cur - 256, (rlim_t) SIZE_MAX) : 128;
+}
+
+bool walk_clock_stepped_back(int64_t clock0, uint64_t mono0) {
+        return (now_file_clock_nsec() - clock0) / 1000 + 1000000 < (int64_t) (now_monotonic_usec() - mono0);
+}
+
+/* Hands the accepted pass's records to a log (walk-recheck.c). */
+static int log_take(Walk *w, WalkLog **ret) {
+        WalkLog *l = calloc(1, sizeof(WalkLog));
+
+        if (!l)
+                return -ENOMEM;
+        l->home = strdup(w->home);
+        if (!l->home) {
+                free(l);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < w->n_dirs; i++)
+                w->dirs[i].fd = safe_close(w->dirs[i].fd);
+        l->dirs = TAKE_PTR(w->dirs);
+        l->n_dirs = w->n_dirs;
+        l->files = TAKE_PTR(w->files);
+        l->n_files = w->n_files;
+        w->n_dirs = w->allocated_dirs = w->n_files = w->allocated_files = 0;
+        w->n_open = 0;
+        for (size_t p = 0; p < _WALK_PART_MAX; p++)
+                l->top_absent[p] = w->top_absent[p];
+        l->racy_since = w->racy_since;
+        l->clock0 = w->clock0;
+        l->mono0 = w->mono0;
+        *ret = l;
+        return 0;
 }
 
 int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb, void *userdata,
@@ -839,6 +872,8 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                 int64_t clock0 = now_file_clock_nsec(), start = clock0 - WALK_RACY_WINDOW_NSEC;
                 uint64_t mono0 = now_monotonic_usec();
 
+                w.clock0 = clock0;
+                w.mono0 = mono0;
                 walk_pass_done(&w);
                 w.racy_since = (struct timespec) { .tv_sec = start / 1000000000, .tv_nsec = start % 1000000000 };
                 if (cb->begin) {
@@ -860,8 +895,7 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                  * Times prove a directory unchanged only on a clock that did not step back meanwhile:
                  * the file clock must have advanced at least as far as the monotonic one (less 1 s).
                  */
-                if (!w.changed && !w.all_careful &&
-                    (now_file_clock_nsec() - clock0) / 1000 + 1000000 < (int64_t) (now_monotonic_usec() - mono0)) {
+                if (!w.changed && !w.all_careful && walk_clock_stepped_back(clock0, mono0)) {
                         w.all_careful = true;
                         w.unproven = true;
                 }
@@ -877,6 +911,11 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                         for (size_t i = 0; i < w.n_dirs; i++) {
                                 stats.n_racy += w.dirs[i].racy;
                                 stats.n_post += w.dirs[i].post;
+                        }
+                        if (o->keep_log) {
+                                r = log_take(&w, &stats.log);
+                                if (r < 0)
+                                        break;
                         }
                         break;
                 }
@@ -897,4 +936,5 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
 
 void walk_stats_done(WalkStats *s) {
         s->unstable = mfree(s->unstable);
+        s->log = walk_log_free(s->log);
 }

@@ -65,6 +65,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define WALK_MAX_PASSES 4U
 #define WALK_MAX_UNPROVEN 2U
@@ -101,6 +102,8 @@ typedef struct WalkOverlay {
  */
 #define WALK_CHANGED 1
 
+typedef struct WalkLog WalkLog;
+
 typedef struct WalkCallbacks {
         int (*begin)(unsigned pass, void *userdata);
         int (*overlay)(const WalkOverlay *o, void *userdata);
@@ -111,6 +114,7 @@ typedef struct WalkOptions {
         unsigned max_passes;        /* 0: WALK_MAX_PASSES */
         bool test_no_consistency;   /* test hook: today's walk (a vanished entry is nothing, no checks) */
         bool test_all_careful;      /* test hook: stat every directory before listing it (no post-proof) */
+        bool keep_log;              /* hand out the accepted pass's records (WalkStats.log) for a recheck */
         size_t test_fd_budget;      /* test hook: directory fds kept open at most (0: from RLIMIT_NOFILE) */
 } WalkOptions;
 
@@ -120,9 +124,31 @@ typedef struct WalkStats {
         size_t n_racy;              /* of those, listed again because their times were too recent */
         size_t n_post;              /* of those, proven by their times after the pass (not stat'ed before) */
         unsigned n_unproven;        /* passes walked again because a post-proven directory proved nothing */
+        WalkLog *log;               /* keep_log: what the accepted pass saw */
         char *unstable;             /* -EAGAIN: what changed in the last pass */
 } WalkStats;
 
 int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb, void *userdata,
               WalkStats *ret_stats);
+
+/*
+ * The recheck of a logged pass (the GC's second look, after it moved orphans
+ * aside). Every directory is stat'ed again (through O_PATH descriptors, one
+ * lookup each) and must be what the pass saw: the same inode, size, link
+ * count, mtime and ctime, on a filesystem with local times, with times that
+ * predate the pass by the racy window (a change in the tick of the first look
+ * leaves times equal; this rule counts it as a change). Every file the pass
+ * read is stat'ed by name: one proven the same way is not read again; any
+ * other is opened and handed to cb->overlay like in a walk (or read for the
+ * qcow magic first), so an overlay rewritten in place is read as it is now.
+ * Returns 0 when the log held; WALK_CHANGED (with *ret_why) when a directory,
+ * a link or the clock changed, and the caller walks the home again in full;
+ * a callback's negative errno or -ENOMEM.
+ */
+int walk_log_recheck(const WalkLog *log, const WalkCallbacks *cb, void *userdata, size_t *ret_reread, char **ret_why);
+WalkLog *walk_log_free(WalkLog *log);
+/* Times at or after this could be a change in the tick of the logged pass. */
+struct timespec walk_log_racy_since(const WalkLog *log);
+bool walk_ts_ge(struct timespec a, struct timespec b);
+bool walk_ts_eq(struct timespec a, struct timespec b);
 void walk_stats_done(WalkStats *s);
