@@ -196,53 +196,59 @@ static int load_config(void) {
         return 0;
 }
 
-static void print_json(const GcResult *r) {
-        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        json_object *reclaimed = json_object_new_array(), *kept = json_object_new_array(),
-                    *errors = json_object_new_array();
+static json_object *json_u64(uint64_t v) {
+        return json_object_new_int64((int64_t) MIN(v, (uint64_t) INT64_MAX));
+}
 
-        json_add_string(o, "home", r->home);
-        json_object_object_add(o, "dry_run", json_object_new_boolean(r->dry_run));
-        json_object_object_add(o, "ok", json_object_new_boolean(gc_result_ok(r)));
-        json_object_object_add(o, "fail_closed", json_object_new_boolean(r->fail_closed));
+/* The report is written as it is built, entry by entry: a home with 100k images must not need 100k objects. */
+static int print_json(const GcResult *r) {
+        JsonStream s;
+
+        json_stream_begin(&s, stdout);
+        json_stream_member(&s, "home", json_new_string_sanitized(r->home));
+        json_stream_member(&s, "dry_run", json_object_new_boolean(r->dry_run));
+        json_stream_member(&s, "ok", json_object_new_boolean(gc_result_ok(r)));
+        json_stream_member(&s, "fail_closed", json_object_new_boolean(r->fail_closed));
+        json_stream_array_begin(&s, "reclaimed");
         for (size_t i = 0; i < r->n_reclaimed; i++)
-                json_object_array_add(reclaimed, entry_to_json(&r->reclaimed[i], true));
-        json_object_object_add(o, "reclaimed", reclaimed);
-        json_object_object_add(o, "reclaimed_count", json_object_new_int64((int64_t) r->n_reclaimed));
-        json_object_object_add(o, "reclaimed_bytes", json_object_new_int64((int64_t) r->reclaimed_bytes));
-        json_object_object_add(o, "reclaimed_allocated_bytes",
-                               json_object_new_int64((int64_t) r->reclaimed_allocated));
+                json_stream_element(&s, entry_to_json(&r->reclaimed[i], true));
+        json_stream_array_end(&s);
+        json_stream_member(&s, "reclaimed_count", json_u64(r->n_reclaimed));
+        json_stream_member(&s, "reclaimed_bytes", json_u64(r->reclaimed_bytes));
+        json_stream_member(&s, "reclaimed_allocated_bytes", json_u64(r->reclaimed_allocated));
+        json_stream_array_begin(&s, "kept");
         for (size_t i = 0; i < r->n_kept; i++)
-                json_object_array_add(kept, entry_to_json(&r->kept[i], false));
-        json_object_object_add(o, "kept", kept);
-        json_object_object_add(o, "kept_count", json_object_new_int64((int64_t) r->n_kept));
+                json_stream_element(&s, entry_to_json(&r->kept[i], false));
+        json_stream_array_end(&s);
+        json_stream_member(&s, "kept_count", json_u64(r->n_kept));
+        json_stream_array_begin(&s, "errors");
         for (size_t i = 0; i < r->n_errors; i++) {
                 json_object *e = json_object_new_object();
+
                 json_add_string(e, "path", r->errors[i].path);
                 json_add_string(e, "error", r->errors[i].error);
-                json_object_array_add(errors, e);
+                json_stream_element(&s, e);
         }
-        json_object_object_add(o, "errors", errors);
-        json_object_object_add(o, "overlays", json_object_new_int64((int64_t) r->n_overlays));
-        json_object_object_add(o, "walk_passes", json_object_new_int64((int64_t) r->walk_passes));
+        json_stream_array_end(&s);
+        json_stream_member(&s, "overlays", json_u64(r->n_overlays));
+        json_stream_member(&s, "walk_passes", json_u64(r->walk_passes));
         if (r->rechecked) {
                 json_object *rc = json_object_new_object();
 
                 json_object_object_add(rc, "walked_again", json_object_new_boolean(r->recheck_walked));
-                json_object_object_add(rc, "reread", json_object_new_int64((int64_t) r->recheck_reread));
+                json_object_object_add(rc, "reread", json_u64(r->recheck_reread));
                 if (r->recheck_why)
                         (void) json_add_string(rc, "why", r->recheck_why);
-                json_object_object_add(o, "recheck", rc);
+                json_stream_member(&s, "recheck", rc);
         }
-        json_object_object_add(o, "restored_count", json_object_new_int64((int64_t) r->n_restored));
-        json_object_object_add(o, "put_back_count", json_object_new_int64((int64_t) r->n_put_back));
-        json_object_object_add(o, "available_bytes_before", json_object_new_int64((int64_t) r->available_before));
-        json_object_object_add(o, "available_bytes_after", json_object_new_int64((int64_t) r->available_after));
+        json_stream_member(&s, "restored_count", json_u64(r->n_restored));
+        json_stream_member(&s, "put_back_count", json_u64(r->n_put_back));
+        json_stream_member(&s, "available_bytes_before", json_u64(r->available_before));
+        json_stream_member(&s, "available_bytes_after", json_u64(r->available_after));
         if (r->target_free > 0)
-                json_object_object_add(o, "target_free_bytes", json_object_new_int64((int64_t) r->target_free));
-        json_object_object_add(o, "duration_usec", json_object_new_int64((int64_t) r->duration_usec));
-
-        puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
+                json_stream_member(&s, "target_free_bytes", json_u64(r->target_free));
+        json_stream_member(&s, "duration_usec", json_u64(r->duration_usec));
+        return json_stream_end(&s);
 }
 
 /* The GC could not start at all (no such home, ...): the same document, with nothing done and the error. */
@@ -375,7 +381,7 @@ int main(int argc, char *argv[]) {
 
         gc_result_log(res);
         if (arg_json)
-                print_json(res);
+                (void) print_json(res); /* a write error shows in cli_flush_stdout() below */
         else if (!log_to_journal())
                 /* Under systemd the structured entries already say all of this. */
                 print_human(res);

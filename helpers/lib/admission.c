@@ -268,8 +268,7 @@ typedef struct GcChild {
 } GcChild;
 
 static void wire_put_entry(Wire *w, const GcEntry *e) {
-        wire_put_str(w, e->path);
-        wire_put_str(w, e->name);
+        wire_put_str(w, e->path); /* the name is its last component */
         wire_put_str(w, e->detail);
         wire_put_u64(w, (uint64_t) e->reason);
         wire_put_u64(w, e->size);
@@ -328,13 +327,13 @@ static int wire_get_entry(WireReader *rd, GcEntry *e) {
         uint64_t reason;
         int r;
 
-        if ((r = wire_get_str(rd, &e->path)) < 0 || (r = wire_get_str(rd, &e->name)) < 0 ||
-            (r = wire_get_str(rd, &e->detail)) < 0 || (r = wire_get_u64(rd, &reason)) < 0 ||
+        if ((r = wire_get_str(rd, &e->path)) < 0 || (r = wire_get_str(rd, &e->detail)) < 0 || (r = wire_get_u64(rd, &reason)) < 0 ||
             (r = wire_get_u64(rd, &e->size)) < 0 || (r = wire_get_u64(rd, &e->allocated)) < 0 ||
             (r = wire_get_u64(rd, &e->freed_bytes)) < 0 || (r = wire_get_u64(rd, &e->freed_allocated)) < 0)
                 return r;
-        if (reason >= _GC_KEEP_REASON_MAX)
+        if (reason >= _GC_KEEP_REASON_MAX || !e->path || !strchr(e->path, '/'))
                 return -EBADMSG;
+        e->name = strrchr(e->path, '/') + 1;
         e->reason = (GcKeepReason) reason;
         return 0;
 }

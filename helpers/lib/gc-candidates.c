@@ -16,7 +16,6 @@
 #include "gc-internal.h"
 #include "macro.h"
 #include "path-util.h"
-#include "strset.h"
 #include "time-util.h"
 
 static int64_t ts_nsec(struct statx_timestamp t) {
@@ -37,7 +36,7 @@ void gc_entry_done(GcEntry *e) {
                 e->sidecar = mfree(e->sidecar);
         }
         e->path = mfree(e->path);
-        e->name = mfree(e->name);
+        e->name = NULL;
         e->detail = mfree(e->detail);
 }
 
@@ -71,9 +70,7 @@ int entry_init(GcEntry *e, const char *images, const char *name, const struct st
         memcpy(e->path, images, dir_len);
         e->path[dir_len] = '/';
         memcpy(e->path + dir_len + 1, name, name_len + 1);
-        e->name = strdup(name);
-        if (!e->name)
-                return -ENOMEM;
+        e->name = e->path + dir_len + 1;
         if (sx) {
                 int64_t m = ts_nsec(sx->stx_mtime), c = ts_nsec(sx->stx_ctime), a = ts_nsec(sx->stx_atime);
 
@@ -213,7 +210,7 @@ static int cmp_lru(const void *a, const void *b) {
 }
 
 /* Gives each sidecar to its image; a sidecar whose image is gone becomes a candidate of its own. */
-static int pair_sidecars(Run *run, EntryList *cands, EntryList *sidecars, const StrSet *names) {
+static int pair_sidecars(Run *run, EntryList *cands, EntryList *sidecars) {
         size_t n_images = cands->n;
 
         if (cands->n > 1)
@@ -236,7 +233,7 @@ static int pair_sidecars(Run *run, EntryList *cands, EntryList *sidecars, const 
                         *owner->sidecar = *s;
                         *s = (GcEntry) {};
                         r = entry_set_detail(owner->sidecar, "sidecar of its image");
-                } else if (strset_contains(names, image, strlen(image)))
+                } else if (fstatat(run->dfd, image, &(struct stat) {}, AT_SYMLINK_NOFOLLOW) >= 0 || errno != ENOENT)
                         /* Its image is there but not a candidate (a symlink, a directory): kept with it. */
                         r = run_keep(run, s, GC_KEEP_NOT_EXT4, "sidecar of a file that is not a candidate");
                 else {
@@ -254,7 +251,6 @@ static int pair_sidecars(Run *run, EntryList *cands, EntryList *sidecars, const 
 }
 
 int gc_scan_candidates(Run *run, EntryList *ret) {
-        _cleanup_(strset_done) StrSet names = {};
         DIR *d = NULL;
         EntryList cands = {}, sidecars = {};
         struct dirent *de;
@@ -294,10 +290,6 @@ int gc_scan_candidates(Run *run, EntryList *ret) {
                         run->res->fail_closed = true;
                         continue;
                 }
-                r = strset_add(&names, de->d_name, strlen(de->d_name));
-                if (r < 0)
-                        break;
-
                 r = entry_init(&e, run->images, de->d_name, &sx);
                 if (r >= 0) {
                         if (filename_is_hidden(de->d_name))
@@ -329,7 +321,7 @@ int gc_scan_candidates(Run *run, EntryList *ret) {
         (void) closedir(d);
 
         if (r >= 0)
-                r = pair_sidecars(run, &cands, &sidecars, &names);
+                r = pair_sidecars(run, &cands, &sidecars);
         entry_list_done(&sidecars);
         if (r < 0) {
                 entry_list_done(&cands);
@@ -339,20 +331,8 @@ int gc_scan_candidates(Run *run, EntryList *ret) {
         return 0;
 }
 
-static const GcPlanEntry *plan_find(const GcOptions *o, const GcEntry *e) {
-        for (size_t i = 0; i < o->n_plan; i++) {
-                const GcPlanEntry *p = &o->plan[i];
-                const char *slash = strrchr(p->path, '/');
-                const char *base = slash ? slash + 1 : p->path;
-
-                if (streq(base, e->name))
-                        return p;
-        }
-        return NULL;
-}
-
 static bool plan_matches(const GcOptions *o, const GcEntry *e, const char **ret_detail) {
-        const GcPlanEntry *p = plan_find(o, e);
+        const GcPlanEntry *p = gc_plan_find(o->plan, o->n_plan, e->name);
 
         if (!p || p->dev != e->dev || p->ino != e->ino || p->size != e->size || p->mtime_nsec != e->mtime_nsec) {
                 *ret_detail = p ? "changed since the plan was made" : "not in the plan";

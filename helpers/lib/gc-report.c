@@ -261,6 +261,34 @@ static int plan_fail(char **ret_reason, const char *reason, int r) {
         return r;
 }
 
+static const char *plan_name(const char *path) {
+        const char *slash = strrchr(path, '/');
+
+        return slash ? slash + 1 : path;
+}
+
+static int plan_cmp(const void *a, const void *b) {
+        const GcPlanEntry *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+
+        return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+const GcPlanEntry *gc_plan_find(const GcPlanEntry *plan, size_t n, const char *name) {
+        size_t lo = 0, hi = n;
+
+        /* The lower bound of name: the entry listed first in the file when several share it. */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (strcmp(plan[mid].name, name) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < n && streq(plan[lo].name, name) ? &plan[lo] : NULL;
+}
+
 static bool get_u64(json_object *o, const char *key, uint64_t *ret) {
         json_object *v;
 
@@ -339,6 +367,7 @@ int gc_plan_load(const char *path, GcPlanEntry **ret, size_t *ret_n, char **ret_
                 }
                 plan[i] = (GcPlanEntry) {
                         .path = strdup(json_object_get_string(p)),
+                        .index = i,
                         .dev = (dev_t) dev,
                         .ino = (ino_t) ino,
                         .size = size,
@@ -348,7 +377,11 @@ int gc_plan_load(const char *path, GcPlanEntry **ret, size_t *ret_n, char **ret_
                         gc_plan_free(plan, i);
                         return -ENOMEM;
                 }
+                plan[i].name = plan_name(plan[i].path);
         }
+        /* Matching the candidates is then n log n, not n * m. */
+        if (n > 1)
+                qsort(plan, n, sizeof(GcPlanEntry), plan_cmp);
         *ret = plan;
         *ret_n = n;
         return 0;

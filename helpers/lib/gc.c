@@ -412,43 +412,50 @@ static int cmp_name(const void *a, const void *b) {
         return strcmp(((const GcEntry *) a)->name, ((const GcEntry *) b)->name);
 }
 
-/* Lists each sidecar as an entry of its own, right after its image. */
+/* Lists each sidecar as an entry of its own, right after its image: in place, from the end backwards. */
 static int flatten_sidecars(EntryList *l) {
-        EntryList out = {};
+        size_t n_sidecars = 0, j;
 
+        for (size_t i = 0; i < l->n; i++)
+                n_sidecars += !!l->v[i].sidecar;
+        if (n_sidecars == 0)
+                return 0;
+        if (l->n + n_sidecars > l->allocated) {
+                GcEntry *v = realloc(l->v, (l->n + n_sidecars) * sizeof(GcEntry));
+
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->allocated = l->n + n_sidecars;
+        }
+        /* Details first: an allocation failure must leave the list as it was. */
         for (size_t i = 0; i < l->n; i++) {
                 GcEntry *s = l->v[i].sidecar;
+                _cleanup_free_ char *detail = NULL;
                 int r;
 
-                l->v[i].sidecar = NULL;
-                r = entry_list_push(&out, &l->v[i]);
-                l->v[i] = (GcEntry) {};
-                if (r >= 0 && s) {
-                        _cleanup_free_ char *detail = NULL;
-
-                        if (asprintf(&detail, "sidecar of '%s'", out.v[out.n - 1].name) < 0)
-                                r = -ENOMEM;
-                        else {
-                                s->is_sidecar = true;
-                                s->reason = out.v[out.n - 1].reason;
-                                r = entry_set_detail(s, detail);
-                        }
-                        if (r >= 0)
-                                r = entry_list_push(&out, s);
-                        if (r >= 0)
-                                s = mfree(s);
-                }
-                if (s) {
-                        gc_entry_done(s);
-                        free(s);
-                }
-                if (r < 0) {
-                        entry_list_done(&out);
+                if (!s)
+                        continue;
+                if (asprintf(&detail, "sidecar of '%s'", l->v[i].name) < 0)
+                        return -ENOMEM;
+                r = entry_set_detail(s, detail);
+                if (r < 0)
                         return r;
-                }
+                s->is_sidecar = true;
+                s->reason = l->v[i].reason;
         }
-        free(l->v);
-        *l = out;
+        j = l->n + n_sidecars;
+        for (size_t i = l->n; i-- > 0;) {
+                GcEntry *s = l->v[i].sidecar;
+
+                if (s) {
+                        l->v[--j] = *s;
+                        free(s);
+                        l->v[i].sidecar = NULL;
+                }
+                l->v[--j] = l->v[i];
+        }
+        l->n += n_sidecars;
         return 0;
 }
 
@@ -567,6 +574,7 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                 refs.complete = false;
 
         r = gc_classify_candidates(&run, &cands, &refs, &orphans);
+        entry_list_done(&cands);  /* every entry moved on: give back the array now, not at the end */
         if (r < 0)
                 goto finish;
         /* The second look needs the first walk's log, not its pinned set. */
@@ -589,6 +597,7 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                         goto finish;
         }
         orphans.n = 0;
+        entry_list_done(&orphans);
 
         if (o->dry_run) {
                 for (size_t i = 0; i < sel.n; i++) {
@@ -597,6 +606,7 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                                 goto finish;
                 }
                 sel.n = 0;
+                entry_list_done(&sel);
         } else if (sel.n > 0) {
                 r = move_aside(&run, &sel, &moved);
                 if (r < 0)

@@ -52,11 +52,11 @@ const char *gc_keep_reason_to_string(GcKeepReason r);
 
 typedef struct GcEntry {
         struct GcEntry *sidecar;  /* the image's <name>.digest, moved and counted with it (or NULL) */
-        bool is_sidecar;          /* this entry is a sidecar (listed after its image, or alone) */
         char *path;
-        char *name;               /* file name in images/disk-images/ */
-        GcKeepReason reason;      /* kept entries */
+        const char *name;         /* file name in images/disk-images/: the end of path */
         char *detail;             /* kept entries: why, in words (may be NULL) */
+        GcKeepReason reason;      /* kept entries */
+        bool is_sidecar;          /* this entry is a sidecar (listed after its image, or alone) */
         bool counted;             /* a candidate: counted in the byte accounting */
         dev_t dev;
         ino_t ino;
@@ -77,6 +77,8 @@ typedef struct GcError {
 
 typedef struct GcPlanEntry {
         char *path;
+        const char *name;   /* the file name: the part of path after its last '/' */
+        size_t index;       /* position in the plan file (orders entries of one name) */
         dev_t dev;
         ino_t ino;
         uint64_t size;
@@ -150,7 +152,11 @@ int gc_write_metrics(const GcResult *r, const char *path);
 
 /*
  * Reads the reclaimed[] entries of a saved "boxlite-gc --dry-run --json"
- * report: a regular file of at most 256 MiB (opened without blocking).
+ * report: a regular file of at most 256 MiB (opened without blocking). The
+ * entries come back sorted by file name, then by their order in the file,
+ * for gc_plan_find().
  */
 int gc_plan_load(const char *path, GcPlanEntry **ret, size_t *ret_n, char **ret_reason);
 void gc_plan_free(GcPlanEntry *p, size_t n);
+/* The first entry of a loaded plan whose file name is name, or NULL: a binary search. */
+const GcPlanEntry *gc_plan_find(const GcPlanEntry *plan, size_t n, const char *name);

@@ -44,7 +44,7 @@ int idset_add(IdSet *s, dev_t dev, ino_t ino) {
                 s->n++;
                 return 1;
         }
-        if ((s->n + 1) * 2 > s->allocated) {
+        if ((s->n + 1) * 4 > s->allocated * 3) {
                 int r = idset_grow(s);
                 if (r < 0)
                         return r;

@@ -3,7 +3,7 @@
 
 /*
  * A set of file identities (st_dev, st_ino): open addressing, linear probing,
- * grown at half load. idset_add() returns 1 when the identity was new, 0 when
+ * grown at three-quarter load (16 bytes a slot: 21 to 43 bytes an identity). idset_add() returns 1 when the identity was new, 0 when
  * it was already there, -ENOMEM. An all-zero IdSet is empty and valid.
  */
 

@@ -55,6 +55,7 @@ typedef struct Walk {
 
         DirRecord *dirs;
         size_t n_dirs, allocated_dirs;
+        size_t n_dropped;                    /* post-proven records given back (not keep_log) */
         IdSet seen;                          /* directories walked in this pass */
         FileId ancestors[WALK_MAX_DEPTH + 2];
         unsigned n_ancestors;

@@ -171,6 +171,7 @@ static void walk_pass_done(Walk *w) {
                 free(w->dirs[i].name);
         }
         w->n_dirs = 0;
+        w->n_dropped = 0;
         w->n_open = 0;
         for (size_t i = 0; i < w->n_files; i++)
                 free(w->files[i].name);
@@ -527,13 +528,14 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
  * did, so all of them show the home as it was when the pass began, and the
  * directory needs no check after the pass (nor its fd). Otherwise it proves
  * nothing: the pass is walked again with the directory stat'ed before listing.
+ * Returns 1 when proven, 0 when not (or reported as an error), or -ENOMEM.
  */
 static int post_prove(Walk *w, size_t index) {
         DirRecord *d = &w->dirs[index];
         struct stat st;
 
         if (fstat(d->fd, &st) < 0)
-                return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
+                return MIN(walk_error(w, w->path, "cannot stat directory: %s", strerror(errno)), 0);
         if (d->local_times && st.st_dev == d->dev && st.st_ino == d->ino && !d->racy &&
             !walk_ts_ge(st.st_mtim, w->racy_since) && !walk_ts_ge(st.st_ctim, w->racy_since)) {
                 d->nlink = st.st_nlink;
@@ -541,10 +543,12 @@ static int post_prove(Walk *w, size_t index) {
                 d->mtime = st.st_mtim;
                 d->ctime = st.st_ctim;
                 if (d->n_entries == 0 && st.st_nlink > 2)
-                        return walk_error(w, w->path,
-                                          "directory listing is empty but its link count (%lu) says it has subdirectories",
-                                          (unsigned long) st.st_nlink);
-                return 0;
+                        return MIN(walk_error(w, w->path,
+                                              "directory listing is empty but its link count (%lu) says it has "
+                                              "subdirectories",
+                                              (unsigned long) st.st_nlink),
+                                   0);
+                return 1;
         }
         w->unproven = true;
         return idset_add(&w->careful, d->dev, d->ino) < 0 ? -ENOMEM : 0;
@@ -601,7 +605,17 @@ static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, un
                 r = post_prove(w, index);
                 w->dirs[index].fd = safe_close(w->dirs[index].fd);
                 w->n_open--;
-                return r;
+                /*
+                 * Proven, with every record below it dropped the same way, and no log to keep: nothing
+                 * needs the record again (no check after the pass, no child to reopen through it), so a
+                 * dry run holds only the records of the directories still open and the careful ones.
+                 */
+                if (r > 0 && !w->o->keep_log && index + 1 == w->n_dirs) {
+                        free(w->dirs[index].name);
+                        w->n_dirs--;
+                        w->n_dropped++;
+                }
+                return MIN(r, 0);
         }
 
         /*
@@ -907,7 +921,8 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                         continue;
                 }
                 if (!w.changed) {
-                        stats.n_dirs = w.n_dirs;
+                        stats.n_dirs = w.n_dirs + w.n_dropped;
+                        stats.n_post = w.n_dropped;
                         for (size_t i = 0; i < w.n_dirs; i++) {
                                 stats.n_racy += w.dirs[i].racy;
                                 stats.n_post += w.dirs[i].post;

@@ -329,6 +329,23 @@ check "--apply-plan deletes exactly the unchanged planned images" \
         test "$(reclaimed_names <<<"$out")" = "sha256-p1.ext4 sha256-p3.ext4 "
 check "--apply-plan keeps a planned image that changed, and one not in the plan" \
         test -e "$DI/sha256-p2.ext4" -a -e "$DI/sha256-p4.ext4"
+newhome plan-order
+for i in $(seq 1 40); do image "sha256-q$i.ext4"; done; sleep 1.1
+gcj -n --grace 1s >"$T/plan.json"
+# The plan in reverse, with q7's entry listed a second time before its real one but with a wrong inode:
+# the first entry of a name is the one that counts, whatever order the file lists names in.
+# (python, not jq: jq rounds nanosecond times to doubles)
+python3 -c 'import json, sys
+p = json.load(open(sys.argv[1]))
+r = p["reclaimed"][::-1]
+stale = [dict(e, ino=e["ino"] + 1) for e in r if e["path"].endswith("/sha256-q7.ext4")]
+p["reclaimed"] = stale + r
+json.dump(p, open(sys.argv[2], "w"))' "$T/plan.json" "$T/plan-rev.json"
+out="$(gcj --grace 1s --apply-plan "$T/plan-rev.json")"
+check "--apply-plan matches entries in any order of the plan file" test "$(jq .reclaimed_count <<<"$out")" -eq 39
+check "--apply-plan: of two entries of one name the first listed decides" \
+        bash -c "[ -e '$DI/sha256-q7.ext4' ] && jq -e '[.kept[] | select(.reason == \"not-in-plan\") |
+                 .path | endswith(\"/sha256-q7.ext4\")] == [true]' <<<'$out' >/dev/null"
 echo '{"oops": 1}' >"$T/bad-plan.json"
 "$GC" --home "$H" --apply-plan "$T/bad-plan.json" >/dev/null 2>"$T/stderr"
 check "a malformed plan is a usage error naming the file" bash -c "[ $? -eq 2 ] && grep -q bad-plan.json '$T/stderr'"
