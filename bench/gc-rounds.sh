@@ -5,16 +5,18 @@
 # round by round, on a home made by run-all.sh (HOME_DIR holds home/, the
 # templates and the orphan list). Each round runs, one after the other:
 #
-#   floor, boxlite-gc --dry-run,
-#   (orphans made again, aged past the 1 s grace and the walk's 2 s racy window)
-#   floor, boxlite-gc deleting the orphans (checked: exactly they are gone),
+#   floor, boxlite-gc --dry-run --jobs 1, boxlite-gc --dry-run --jobs 2,
+#   for J in 1 2: (orphans made again, aged past the 1 s grace and the walk's
+#   2 s racy window), floor, boxlite-gc --jobs J deleting the orphans
+#   (checked: exactly they are gone),
 #
 # so each program is compared with a floor measured seconds before it, not
 # minutes: the ratio of a round is its program over its floor, and the report
 # gives the median of those ratios with their range. For every run the
 # script records whether a second core was free: the CPU time the whole
 # machine spent (from /proc/stat) beyond the measured program's own (from
-# wait4()), over the run's wall time, below half a core.
+# wait4()), over the run's wall time, below half a core; ratio_core_free is
+# the median ratio of the runs that had it.
 #
 # OUT gets one line per run: "round program wall_us rss_kib user_us sys_us
 # other_cores", then summary lines "summary NAME key=value...".
@@ -83,11 +85,14 @@ check_deleted() {
 "$gc" --home "$H" --dry-run --grace 1s >/dev/null 2>&1
 for r in $(seq "$rounds"); do
         measure "$r" floor_dry "$floor" "$H"
-        measure "$r" gc_dry "$gc" --home "$H" --dry-run --grace 1s
-        remake_orphans
-        measure "$r" floor_real "$floor" "$H"
-        measure "$r" gc_real "$gc" --home "$H" --grace 1s
-        check_deleted
+        measure "$r" gc_dry1 "$gc" --home "$H" --dry-run --grace 1s --jobs 1
+        measure "$r" gc_dry2 "$gc" --home "$H" --dry-run --grace 1s --jobs 2
+        for j in 1 2; do
+                remake_orphans
+                measure "$r" "floor_real$j" "$floor" "$H"
+                measure "$r" "gc_real$j" "$gc" --home "$H" --grace 1s --jobs "$j"
+                check_deleted
+        done
 done
 remake_orphans
 
@@ -116,6 +121,8 @@ summary() {
                 }' "$out"
 }
 {
-        summary dry gc_dry floor_dry
-        summary real gc_real floor_real
+        summary dry1 gc_dry1 floor_dry
+        summary dry2 gc_dry2 floor_dry
+        summary real1 gc_real1 floor_real1
+        summary real2 gc_real2 floor_real2
 } >>"$out"

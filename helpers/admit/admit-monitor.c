@@ -106,6 +106,7 @@ static int collect(Run *r) {
         GcOptions g = {
                 .home = r->o->home,
                 .grace_usec = r->o->config->gc_grace_usec,
+                .jobs = (unsigned) r->o->config->gc_jobs,
                 /* A run already collecting is the relief we would bring; do not queue behind it for long. */
                 .lock_timeout_usec = UINT64_C(5) * 1000000,
         };

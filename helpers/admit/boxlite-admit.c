@@ -398,6 +398,7 @@ static int run_once(void) {
                 .probe_timeout_usec = arg_config.probe_timeout_usec,
                 .gc_on_pressure = arg_config.gc_on_pressure,
                 .gc_grace_usec = arg_config.gc_grace_usec,
+                .gc_jobs = (unsigned) arg_config.gc_jobs,
                 .gc_timeout_usec = arg_config.gc_timeout_usec,
         };
         int r;

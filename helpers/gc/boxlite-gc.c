@@ -31,6 +31,8 @@ static const char *arg_metrics_file = NULL;
 static bool arg_grace_set = false, arg_target_free_set = false, arg_metrics_file_set = false;
 static BoxliteConfig arg_config;
 static const char *arg_apply_plan = NULL;
+static unsigned arg_jobs = 0;
+static bool arg_jobs_set = false;
 
 static void help(void) {
         printf("Usage: %s [OPTIONS]\n"
@@ -52,6 +54,7 @@ static void help(void) {
                "     --metrics-file FILE Write a Prometheus textfile (atomically) for node_exporter\n"
                "     --apply-plan FILE   Delete only the images in FILE (saved --dry-run --json output)\n"
                "                         that are unchanged and still unreferenced\n"
+               "     --jobs N            Walk boxes/ with N workers (default: one per CPU, up to 4)\n"
                "\n"
                "Exit status: 0 success, 1 an error (the run kept what it could not prove unreferenced),\n"
                "2 usage error. Defaults come from the [GC] section of /etc/boxlite/boxlite.conf and\n"
@@ -68,6 +71,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_TARGET_FREE,
                 ARG_METRICS_FILE,
                 ARG_APPLY_PLAN,
+                ARG_JOBS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -79,6 +83,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "target-free", required_argument, NULL, ARG_TARGET_FREE },
                 { "metrics-file", required_argument, NULL, ARG_METRICS_FILE },
                 { "apply-plan", required_argument, NULL, ARG_APPLY_PLAN },
+                { "jobs", required_argument, NULL, ARG_JOBS },
                 {}
         };
         int c;
@@ -129,6 +134,16 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_APPLY_PLAN:
                         arg_apply_plan = optarg;
                         break;
+                case ARG_JOBS: {
+                        uint64_t n;
+
+                        if (parse_uint64(optarg, &n) < 0 || n < 1 || n > GC_JOBS_MAX)
+                                return cli_usage_error("invalid --jobs '%s': expected a number from 1 to %u", optarg,
+                                                       GC_JOBS_MAX);
+                        arg_jobs = (unsigned) n;
+                        arg_jobs_set = true;
+                        break;
+                }
                 case '?':
                         return cli_bad_option(argv, options, "hn");
                 default:
@@ -149,8 +164,8 @@ static json_object *entry_to_json(const GcEntry *e, bool reclaimed) {
 
         json_add_string(o, "path", e->path);
         if (reclaimed) {
-                json_object_object_add(o, "bytes", json_object_new_int64((int64_t) e->freed_bytes));
-                json_object_object_add(o, "allocated_bytes", json_object_new_int64((int64_t) e->freed_allocated));
+                json_object_object_add(o, "bytes", json_object_new_int64((int64_t) gc_entry_freed_bytes(e)));
+                json_object_object_add(o, "allocated_bytes", json_object_new_int64((int64_t) gc_entry_freed_allocated(e)));
                 json_object_object_add(o, "size", json_object_new_int64((int64_t) e->size));
                 json_object_object_add(o, "nlink", json_object_new_int64((int64_t) e->nlink));
                 json_object_object_add(o, "dev", json_object_new_int64((int64_t) e->dev));
@@ -193,6 +208,8 @@ static int load_config(void) {
                 arg_target_free = arg_config.gc_target_free;
         if (!arg_metrics_file_set)
                 arg_metrics_file = arg_config.gc_metrics_file;
+        if (!arg_jobs_set)
+                arg_jobs = (unsigned) arg_config.gc_jobs;
         return 0;
 }
 
@@ -282,7 +299,7 @@ static void print_human(const GcResult *r) {
         for (size_t i = 0; i < r->n_reclaimed; i++) {
                 printf("%s ", r->dry_run ? "would reclaim" : "reclaimed");
                 (void) fputs_escaped(r->reclaimed[i].path, stdout);
-                printf(" (%s)\n", format_bytes(a, r->reclaimed[i].freed_allocated));
+                printf(" (%s)\n", format_bytes(a, gc_entry_freed_allocated(&r->reclaimed[i])));
         }
         for (size_t i = 0; i < r->n_kept; i++)
                 by_reason[r->kept[i].reason]++;
@@ -368,6 +385,7 @@ int main(int argc, char *argv[]) {
                 .plan = plan,
                 .n_plan = n_plan,
                 .use_plan = !!arg_apply_plan,
+                .jobs = arg_jobs,
         };
         gc_options_from_env(&o);
 

@@ -273,8 +273,7 @@ static void wire_put_entry(Wire *w, const GcEntry *e) {
         wire_put_u64(w, (uint64_t) e->reason);
         wire_put_u64(w, e->size);
         wire_put_u64(w, e->allocated);
-        wire_put_u64(w, e->freed_bytes);
-        wire_put_u64(w, e->freed_allocated);
+        wire_put_u64(w, (uint64_t) e->nlink);
 }
 
 static int gc_child(int fd, void *userdata) {
@@ -324,13 +323,14 @@ static int gc_child(int fd, void *userdata) {
 }
 
 static int wire_get_entry(WireReader *rd, GcEntry *e) {
-        uint64_t reason;
+        uint64_t reason, nlink;
         int r;
 
         if ((r = wire_get_str(rd, &e->path)) < 0 || (r = wire_get_str(rd, &e->detail)) < 0 || (r = wire_get_u64(rd, &reason)) < 0 ||
             (r = wire_get_u64(rd, &e->size)) < 0 || (r = wire_get_u64(rd, &e->allocated)) < 0 ||
-            (r = wire_get_u64(rd, &e->freed_bytes)) < 0 || (r = wire_get_u64(rd, &e->freed_allocated)) < 0)
+            (r = wire_get_u64(rd, &nlink)) < 0)
                 return r;
+        e->nlink = (nlink_t) nlink;
         if (reason >= _GC_KEEP_REASON_MAX || !e->path || !strchr(e->path, '/'))
                 return -EBADMSG;
         e->name = strrchr(e->path, '/') + 1;
@@ -488,6 +488,7 @@ int admission_decide(const AdmitRequest *req, Decision **ret) {
                 GcOptions o = {
                         .home = req->home,
                         .grace_usec = req->gc_grace_usec,
+                        .jobs = req->gc_jobs,
                         /* A box start waits briefly for a collection already running, not a minute, and
                          * never longer than half its deadline. */
                         .lock_timeout_usec = MIN(UINT64_C(5) * 1000000, d->gc_timeout_usec / 2),

@@ -84,6 +84,7 @@ typedef struct AdmitRequest {
         uint64_t probe_timeout_usec;
         bool gc_on_pressure;
         uint64_t gc_grace_usec;
+        unsigned gc_jobs;            /* [GC] Jobs= (0: automatic) */
         uint64_t gc_timeout_usec;    /* 0: ADMIT_GC_TIMEOUT_DEFAULT_USEC */
 } AdmitRequest;
 

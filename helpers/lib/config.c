@@ -45,6 +45,7 @@ typedef enum ValueType {
         VALUE_SIZE,
         VALUE_PERCENT,
         VALUE_COUNT,
+        VALUE_JOBS,            /* 0 (automatic) to GC_JOBS_MAX */
         VALUE_SPAN,
         VALUE_SPAN_NONZERO,
         VALUE_TIMEOUT,         /* a span added to now: at most TIMEOUT_MAX_USEC */
@@ -79,6 +80,7 @@ static const ConfigKey config_keys[] = {
         KEY("GC", "Grace", VALUE_SPAN, gc_grace_usec, "a time span such as 10min"),
         KEY("GC", "TargetFree", VALUE_SIZE, gc_target_free, "a size such as 20G"),
         KEY("GC", "MetricsFile", VALUE_PATH, gc_metrics_file, "an absolute path"),
+        KEY("GC", "Jobs", VALUE_JOBS, gc_jobs, "a number of workers from 1 to 16, or 0 for one per CPU up to 4"),
         KEY("Monitor", "ReserveSize", VALUE_SIZE, monitor_reserve_size, "a size such as 64M, or 0"),
         KEY("Monitor", "RecordStep", VALUE_SIZE, monitor_record_step, "a size such as 512M, or 0"),
         KEY("Monitor", "GC", VALUE_BOOL, monitor_gc, "yes or no"),
@@ -137,6 +139,14 @@ static int set_value(BoxliteConfig *c, const ConfigKey *k, const char *value) {
                 r = parse_uint64(value, &u);
                 if (r < 0)
                         return r;
+                *(uint64_t *) p = u;
+                return 0;
+        case VALUE_JOBS:
+                r = parse_uint64(value, &u);
+                if (r < 0)
+                        return r;
+                if (u > GC_JOBS_MAX)
+                        return -ERANGE;
                 *(uint64_t *) p = u;
                 return 0;
         case VALUE_SPAN:

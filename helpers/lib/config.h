@@ -41,6 +41,7 @@ typedef struct BoxliteConfig {
         uint64_t gc_grace_usec;
         uint64_t gc_target_free;
         char *gc_metrics_file;
+        uint64_t gc_jobs;            /* [GC] Jobs=: workers walking boxes/ (0: automatic) */
         /* [Monitor] (DESIGN.md section 10) */
         uint64_t monitor_reserve_size;
         uint64_t monitor_record_step;  /* 0: a tenth of the soft floor */

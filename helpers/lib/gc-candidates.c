@@ -79,8 +79,6 @@ int entry_init(GcEntry *e, const char *images, const char *name, const struct st
                 e->nlink = sx->stx_nlink;
                 e->size = sx->stx_size;
                 e->allocated = sx->stx_blocks * 512;
-                e->freed_bytes = e->nlink == 1 ? e->size : 0;
-                e->freed_allocated = e->nlink == 1 ? e->allocated : 0;
                 e->mtime_nsec = m;
                 e->newest_nsec = MAX(m, c);
                 if (sx->stx_mask & STATX_BTIME)
@@ -153,11 +151,11 @@ int run_keep(Run *run, GcEntry *e, GcKeepReason reason, const char *detail) {
 int run_reclaimed(Run *run, GcEntry *e) {
         int r;
 
-        run->res->reclaimed_bytes += e->freed_bytes;
-        run->res->reclaimed_allocated += e->freed_allocated;
+        run->res->reclaimed_bytes += gc_entry_freed_bytes(e);
+        run->res->reclaimed_allocated += gc_entry_freed_allocated(e);
         if (e->sidecar) {
-                run->res->reclaimed_bytes += e->sidecar->freed_bytes;
-                run->res->reclaimed_allocated += e->sidecar->freed_allocated;
+                run->res->reclaimed_bytes += gc_entry_freed_bytes(e->sidecar);
+                run->res->reclaimed_allocated += gc_entry_freed_allocated(e->sidecar);
         }
         r = entry_list_push(&run->reclaimed, e);
         if (r < 0)
@@ -327,6 +325,15 @@ int gc_scan_candidates(Run *run, EntryList *ret) {
                 entry_list_done(&cands);
                 return r;
         }
+        /* Grown by doubling: give back what the list will never use. */
+        if (cands.n > 0 && cands.n < cands.allocated) {
+                GcEntry *v = realloc(cands.v, cands.n * sizeof(GcEntry));
+
+                if (v) {
+                        cands.v = v;
+                        cands.allocated = cands.n;
+                }
+        }
         *ret = cands;
         return 0;
 }
@@ -341,44 +348,88 @@ static bool plan_matches(const GcOptions *o, const GcEntry *e, const char **ret_
         return true;
 }
 
+/* Why a candidate is kept, or _GC_KEEP_REASON_INVALID for an orphan. */
+static GcKeepReason classify_one(Run *run, const GcEntry *e, const GcRefs *refs, const char **ret_detail) {
+        const GcOptions *o = run->o;
+        const GcEntry *s = e->sidecar;
+        int64_t now = run->now, grace = (int64_t) MIN(o->grace_usec, (uint64_t) INT64_MAX / 1000) * 1000;
+        int64_t newest = s ? MAX(e->newest_nsec, s->newest_nsec) : e->newest_nsec;
+
+        if (o->use_plan && (!plan_matches(o, e, ret_detail) || (s && !plan_matches(o, s, ret_detail))))
+                return GC_KEEP_NOT_IN_PLAN;
+        *ret_detail = "in a backing chain";
+        if (gc_refs_pins(refs, e->dev, e->ino) || (s && gc_refs_pins(refs, s->dev, s->ino)))
+                return GC_KEEP_PINNED;
+        *ret_detail = "named by a json: or protocol backing name";
+        if (gc_refs_mention(refs, e->name))
+                return GC_KEEP_PINNED;
+        *ret_detail = "not every reference could be read (see errors)";
+        if (!refs->complete)
+                return GC_KEEP_UNSAFE;
+        *ret_detail = "timestamp in the future";
+        if (newest > now)
+                return GC_KEEP_GRACE;
+        *ret_detail = s && s->newest_nsec > e->newest_nsec ? "its sidecar changed within the grace window" :
+                                                             "changed within the grace window";
+        if (!o->test_no_grace && now - newest < grace)
+                return GC_KEEP_GRACE;
+        *ret_detail = "locked by a running process";
+        if (image_in_use(run->dfd, e->name))
+                return GC_KEEP_PINNED;
+        *ret_detail = NULL;
+        return _GC_KEEP_REASON_INVALID;
+}
+
+/*
+ * Decides each candidate: the kept ones go to run->kept (grown once, by what
+ * they need), the orphans stay in cands' own array, which becomes the orphan
+ * list: a home of 100,000 images needs no second array of them.
+ */
 int gc_classify_candidates(Run *run, EntryList *cands, const GcRefs *refs, EntryList *ret_orphans) {
         const GcOptions *o = run->o;
-        int64_t now = run->now, grace = (int64_t) MIN(o->grace_usec, (uint64_t) INT64_MAX / 1000) * 1000;
-        EntryList orphans = {};
+        _cleanup_free_ GcKeepReason *reasons = NULL;
+        _cleanup_free_ const char **details = NULL;
+        EntryList orphans;
+        size_t n_kept = 0, n = 0;
         int r;
 
+        if (cands->n > 0) {
+                reasons = malloc(cands->n * sizeof(GcKeepReason));
+                details = malloc(cands->n * sizeof(const char *));
+                if (!reasons || !details)
+                        return -ENOMEM;
+        }
         for (size_t i = 0; i < cands->n; i++) {
-                GcEntry *e = &cands->v[i], *s = e->sidecar;
-                int64_t newest = s ? MAX(e->newest_nsec, s->newest_nsec) : e->newest_nsec;
-                const char *detail;
+                reasons[i] = classify_one(run, &cands->v[i], refs, &details[i]);
+                n_kept += reasons[i] != _GC_KEEP_REASON_INVALID;
+        }
+        if (run->kept.n + n_kept > run->kept.allocated) {
+                GcEntry *v = realloc(run->kept.v, (run->kept.n + n_kept) * sizeof(GcEntry));
 
-                if (o->use_plan && (!plan_matches(o, e, &detail) || (s && !plan_matches(o, s, &detail))))
-                        r = run_keep(run, e, GC_KEEP_NOT_IN_PLAN, detail);
-                else if (gc_refs_pins(refs, e->dev, e->ino) || (s && gc_refs_pins(refs, s->dev, s->ino)))
-                        r = run_keep(run, e, GC_KEEP_PINNED, "in a backing chain");
-                else if (gc_refs_mention(refs, e->name))
-                        r = run_keep(run, e, GC_KEEP_PINNED, "named by a json: or protocol backing name");
-                else if (!refs->complete)
-                        r = run_keep(run, e, GC_KEEP_UNSAFE, "not every reference could be read (see errors)");
-                else if (newest > now)
-                        r = run_keep(run, e, GC_KEEP_GRACE, "timestamp in the future");
-                else if (!o->test_no_grace && now - newest < grace)
-                        r = run_keep(run, e, GC_KEEP_GRACE,
-                                     s && s->newest_nsec > e->newest_nsec ? "its sidecar changed within the grace window" :
-                                                                            "changed within the grace window");
-                else if (image_in_use(run->dfd, e->name))
-                        r = run_keep(run, e, GC_KEEP_PINNED, "locked by a running process");
-                else {
-                        r = entry_list_push(&orphans, e);
-                        if (r >= 0)
-                                *e = (GcEntry) {};
+                if (!v)
+                        return -ENOMEM;
+                run->kept.v = v;
+                run->kept.allocated = run->kept.n + n_kept;
+        }
+        for (size_t i = 0; i < cands->n; i++) {
+                GcEntry *e = &cands->v[i];
+
+                if (reasons[i] == _GC_KEEP_REASON_INVALID) {
+                        if (n != i)
+                                cands->v[n] = *e;
+                        n++;
+                        continue;
                 }
+                r = run_keep(run, e, reasons[i], details[i]);
                 if (r < 0) {
-                        entry_list_done(&orphans);
+                        /* Not moved: the rest stays in cands, which the caller frees. */
+                        memmove(&cands->v[n], e, (cands->n - i) * sizeof(GcEntry));
+                        cands->n = n + cands->n - i;
                         return r;
                 }
         }
-        cands->n = 0;
+        orphans = (EntryList) { .v = cands->v, .n = n, .allocated = cands->allocated };
+        *cands = (EntryList) {};
 
         if (orphans.n > 1)
                 qsort(orphans.v, orphans.n, sizeof(GcEntry), o->target_free > 0 ? cmp_lru : cmp_name);

@@ -154,14 +154,27 @@ static bool refs_known(const char *name, const char *declared_format, void *user
         return k && strset_contains(&r->known, k, len);
 }
 
-static int refs_pin_chain(GcRefs *r, const Chain *c) {
+/*
+ * Pins every layer of a chain; the overlay itself (layer 0) only where it
+ * could be a candidate: a candidate is a name in the image directory, and an
+ * overlay whose one name is the one the walk listed, in another directory,
+ * has no name there. (A hard link made there later frees nothing when the
+ * GC removes it: the overlay keeps its name in the box.)
+ */
+static bool overlay_could_be_candidate(const GcRefs *r, const WalkOverlay *o) {
+        if (r->images.ino == 0)
+                return true;
+        return o->via_link || o->st->st_nlink != 1 || (o->dir_dev == r->images.dev && o->dir_ino == r->images.ino);
+}
+
+static int refs_pin_chain(GcRefs *r, const Chain *c, bool pin_overlay) {
         int k;
 
         for (size_t i = 0; i < c->n_layers; i++) {
                 const ChainLayer *l = &c->layers[i];
                 const char *backing = l->hdr.backing_file ? path_strip_file_protocol(l->hdr.backing_file) : NULL;
 
-                k = idset_add(&r->pinned, l->dev, l->ino);
+                k = i > 0 || pin_overlay ? idset_add(&r->pinned, l->dev, l->ino) : 0;
                 if (k < 0)
                         return k;
                 /* Layer 0 is the overlay, which the walk's log holds. */
@@ -245,7 +258,7 @@ static int refs_overlay(const WalkOverlay *o, void *userdata) {
         q = chain_walk_fd(o->fd, o->st, o->path, &co, &c);
         if (q < 0)
                 return q;
-        q = refs_pin_chain(r, c);
+        q = refs_pin_chain(r, c, overlay_could_be_candidate(r, o));
         if (q < 0)
                 return q;
 
@@ -265,17 +278,80 @@ static int refs_walk_error(const char *path, const char *message, void *userdata
         return refs_error(userdata, path, "%s", message);
 }
 
-int gc_refs_collect(const char *home, const WalkOptions *wo, GcRefs *ret) {
+/* Moves what a worker's walk found into r. */
+static int refs_merge(GcRefs *r, GcRefs *w) {
+        void *p;
+
+        if (idset_merge(&r->pinned, &w->pinned) < 0)
+                return -ENOMEM;
+        r->n_overlays += w->n_overlays;
+        r->complete = r->complete && w->complete;
+
+        p = realloc(r->unresolved, (r->n_unresolved + w->n_unresolved + 1) * sizeof(char *));
+        if (!p)
+                return -ENOMEM;
+        r->unresolved = p;
+        memcpy(r->unresolved + r->n_unresolved, w->unresolved, w->n_unresolved * sizeof(char *));
+        r->n_unresolved += w->n_unresolved;
+        w->n_unresolved = 0;
+
+        p = realloc(r->errors, (r->n_errors + w->n_errors + 1) * sizeof(GcError));
+        if (!p)
+                return -ENOMEM;
+        r->errors = p;
+        memcpy(r->errors + r->n_errors, w->errors, w->n_errors * sizeof(GcError));
+        r->n_errors += w->n_errors;
+        w->n_errors = 0;
+
+        p = realloc(r->layers, (r->n_layers + w->n_layers + 1) * sizeof(RefsLayer));
+        if (!p)
+                return -ENOMEM;
+        r->layers = p;
+        memcpy(r->layers + r->n_layers, w->layers, w->n_layers * sizeof(RefsLayer));
+        r->n_layers += w->n_layers;
+        w->n_layers = 0;
+        return 0;
+}
+
+static int cmp_error(const void *a, const void *b) {
+        const GcError *x = a, *y = b;
+        int c = strcmp(x->path, y->path);
+
+        return c != 0 ? c : strcmp(strempty(x->error), strempty(y->error));
+}
+
+int gc_refs_collect(const char *home, FileId images, const WalkOptions *wo, GcRefs *ret) {
         static const WalkCallbacks callbacks = {
                 .begin = refs_begin,
                 .overlay = refs_overlay,
                 .error = refs_walk_error,
         };
-        GcRefs r = { .complete = true, .keep_log = wo && wo->keep_log };
+        GcRefs r = { .complete = true, .keep_log = wo && wo->keep_log, .images = images };
+        WalkOptions o = wo ? *wo : (WalkOptions) {};
+        _cleanup_free_ GcRefs *workers = NULL;
+        _cleanup_free_ void **userdata = NULL;
         WalkStats stats = {};
         int q;
 
-        q = home_walk(home, wo, &callbacks, &r, &stats);
+        /* With workers, each keeps its own pinned set and name cache; they are merged after the walk. */
+        if (o.jobs > 1) {
+                workers = calloc(o.jobs, sizeof(GcRefs));
+                userdata = calloc(o.jobs, sizeof(void *));
+                if (!workers || !userdata)
+                        return -ENOMEM;
+                for (unsigned i = 0; i < o.jobs; i++) {
+                        workers[i] = (GcRefs) { .complete = true, .keep_log = r.keep_log, .images = images };
+                        userdata[i] = &workers[i];
+                }
+                o.worker_userdata = userdata;
+        }
+
+        q = home_walk(home, &o, &callbacks, &r, &stats);
+        for (unsigned i = 0; workers && i < o.jobs; i++) {
+                if (q >= 0)
+                        q = refs_merge(&r, &workers[i]);
+                gc_refs_done(&workers[i]);
+        }
         r.log = TAKE_PTR(stats.log);
         if (q == -EAGAIN) {
                 q = refs_error(&r, home, "the home never held still: %u walks in a row saw it change (%s)",
@@ -291,6 +367,9 @@ int gc_refs_collect(const char *home, const WalkOptions *wo, GcRefs *ret) {
                 gc_refs_done(&r);
                 return q;
         }
+        /* In path order, however many workers found them. */
+        if (r.n_errors > 1)
+                qsort(r.errors, r.n_errors, sizeof(GcError), cmp_error);
         *ret = r;
         return 0;
 }
@@ -315,7 +394,7 @@ int gc_refs_recheck(const char *home, const GcRefs *first, const WalkOptions *wo
                 .error = refs_walk_error,
         };
         GcRecheck rc = {};
-        GcRefs r = { .complete = true, .passes = 1 };
+        GcRefs r = { .complete = true, .passes = 1, .images = first->images };
         WalkOptions full = wo ? *wo : (WalkOptions) {};
         int q = WALK_CHANGED;
 
@@ -341,7 +420,7 @@ int gc_refs_recheck(const char *home, const GcRefs *first, const WalkOptions *wo
         if (q == WALK_CHANGED) {
                 gc_refs_done(&r);
                 rc.walked = true;
-                q = gc_refs_collect(home, &full, &r);
+                q = gc_refs_collect(home, first->images, &full, &r);
                 if (q < 0) {
                         free(rc.why);
                         return q;

@@ -37,6 +37,7 @@ typedef struct RefsLayer {
 } RefsLayer;
 
 typedef struct GcRefs {
+        FileId images;       /* the image directory ((0, 0): unknown, every overlay is pinned too) */
         IdSet pinned;
         char **unresolved;   /* json:/protocol names, matched against candidate names */
         size_t n_unresolved;
@@ -64,7 +65,8 @@ typedef struct GcRecheck {
         char *why;           /* walked: what did not hold */
 } GcRecheck;
 
-int gc_refs_collect(const char *home, const WalkOptions *wo, GcRefs *ret);
+/* images: the image directory's identity, or (0, 0) when unknown. */
+int gc_refs_collect(const char *home, FileId images, const WalkOptions *wo, GcRefs *ret);
 void gc_refs_done(GcRefs *r);
 /* Forgets the pinned set, keeps what a recheck needs. */
 void gc_refs_keep_log_only(GcRefs *r);

@@ -31,14 +31,14 @@ void gc_result_log(const GcResult *r) {
                 char *fields[] = {
                         LOG_FIELD(f1, "BOXLITE_HOME=%s", r->home),
                         LOG_FIELD(f2, "BOXLITE_IMAGE=%s", e->path),
-                        LOG_FIELD(f3, "BOXLITE_RECLAIMED_BYTES=%" PRIu64, e->freed_bytes),
-                        LOG_FIELD(f4, "BOXLITE_ALLOCATED_BYTES=%" PRIu64, e->freed_allocated),
+                        LOG_FIELD(f3, "BOXLITE_RECLAIMED_BYTES=%" PRIu64, gc_entry_freed_bytes(e)),
+                        LOG_FIELD(f4, "BOXLITE_ALLOCATED_BYTES=%" PRIu64, gc_entry_freed_allocated(e)),
                         LOG_FIELD(f5, "BOXLITE_DRY_RUN=%i", r->dry_run),
                 };
 
                 (void) log_struct_fields(LOG_INFO, BOXLITE_MESSAGE_GC_RECLAIMED_STR, fields, ELEMENTSOF(fields),
                                          "%s '%s' (%s)", r->dry_run ? "Would reclaim" : "Reclaimed", e->path,
-                                         format_bytes(size, e->freed_allocated));
+                                         format_bytes(size, gc_entry_freed_allocated(e)));
         }
 
         for (size_t i = 0; i < r->n_errors; i++) {

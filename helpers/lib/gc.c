@@ -49,8 +49,18 @@ void gc_options_from_env(GcOptions *o) {
         o->test_all_careful = !!getenv("BOXLITE_GC_TEST_ALL_CAREFUL");
 }
 
+unsigned gc_jobs(unsigned jobs) {
+        long n;
+
+        if (jobs > 0)
+                return MIN(jobs, GC_JOBS_MAX);
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n < 1 ? 1 : (unsigned) MIN((unsigned long) n, (unsigned long) GC_JOBS_AUTO_MAX);
+}
+
 static WalkOptions walk_options(const Run *run) {
         return (WalkOptions) {
+                .jobs = gc_jobs(run->o->jobs),
                 .test_no_consistency = run->o->test_no_consistency,
                 .test_all_careful = run->o->test_all_careful,
                 /* A deleting run rechecks this walk's log instead of walking again. */
@@ -60,8 +70,12 @@ static WalkOptions walk_options(const Run *run) {
 
 static int collect_refs(Run *run, GcRefs *ret) {
         WalkOptions wo = walk_options(run);
+        struct stat st;
+        FileId images = {};
 
-        return gc_refs_collect(run->o->home, &wo, ret);
+        if (fstat(run->dfd, &st) >= 0)
+                images = (FileId) { st.st_dev, st.st_ino };
+        return gc_refs_collect(run->o->home, images, &wo, ret);
 }
 
 /* Moves the errors a walk collected into the run's result. */
@@ -588,7 +602,7 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                 if (o->target_free > 0 && avail >= o->target_free)
                         r = run_keep(&run, e, GC_KEEP_TARGET_MET, "the free-space target was reached");
                 else {
-                        avail += e->freed_allocated + (e->sidecar ? e->sidecar->freed_allocated : 0);
+                        avail += gc_entry_freed_allocated(e) + (e->sidecar ? gc_entry_freed_allocated(e->sidecar) : 0);
                         r = entry_list_push(&sel, e);
                         if (r >= 0)
                                 *e = (GcEntry) {};

@@ -36,6 +36,8 @@
 #define GC_LOCK_TIMEOUT_DEFAULT_USEC (UINT64_C(60) * 1000000)
 #define GC_ASIDE_PREFIX ".boxlite-gc-"
 #define GC_MAX_FILES 1000000U
+#define GC_JOBS_MAX 16U          /* workers walking boxes/ at most */
+#define GC_JOBS_AUTO_MAX 4U      /* the automatic choice: one per online CPU, up to this */
 
 typedef enum GcKeepReason {
         GC_KEEP_PINNED,     /* referenced by a backing chain (or in use by a running VM) */
@@ -63,12 +65,18 @@ typedef struct GcEntry {
         nlink_t nlink;
         uint64_t size;            /* st_size */
         uint64_t allocated;       /* st_blocks * 512 */
-        uint64_t freed_bytes;     /* size, or 0 when other hard links keep the inode */
-        uint64_t freed_allocated; /* allocated, or 0 likewise */
         int64_t mtime_nsec;
         int64_t newest_nsec;      /* newest of mtime, ctime, birth time */
         int64_t lru_nsec;         /* atime, or mtime where atime is older */
 } GcEntry;
+
+/* What deleting the entry frees: nothing when other hard links keep the inode. */
+static inline uint64_t gc_entry_freed_bytes(const GcEntry *e) {
+        return e->nlink == 1 ? e->size : 0;
+}
+static inline uint64_t gc_entry_freed_allocated(const GcEntry *e) {
+        return e->nlink == 1 ? e->allocated : 0;
+}
 
 typedef struct GcError {
         char *path;
@@ -94,6 +102,7 @@ typedef struct GcOptions {
         size_t n_plan;
         bool use_plan;
         uint64_t lock_timeout_usec; /* real runs wait this long for another run to finish (0: 60 s) */
+        unsigned jobs;              /* workers walking boxes/ (0: one per online CPU, up to GC_JOBS_AUTO_MAX) */
         /* Test hooks, honoured only in builds with -Dtest-hooks=true. */
         bool test_no_grace;
         bool test_no_recheck;
@@ -130,6 +139,8 @@ typedef struct GcResult {
 } GcResult;
 
 void gc_options_from_env(GcOptions *o);
+/* The workers a run uses: jobs, or for 0 one per online CPU up to GC_JOBS_AUTO_MAX; at most GC_JOBS_MAX. */
+unsigned gc_jobs(unsigned jobs);
 int gc_run(const GcOptions *o, GcResult **ret);
 GcResult *gc_result_free(GcResult *r);
 static inline void gc_result_freep(GcResult **r) {

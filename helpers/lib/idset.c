@@ -74,3 +74,12 @@ void idset_done(IdSet *s) {
         free(s->slots);
         *s = (IdSet) {};
 }
+
+int idset_merge(IdSet *dst, const IdSet *src) {
+        if (src->has_zero && idset_add(dst, 0, 0) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < src->allocated; i++)
+                if (!id_empty(src->slots[i]) && idset_add(dst, src->slots[i].dev, src->slots[i].ino) < 0)
+                        return -ENOMEM;
+        return 0;
+}

@@ -24,4 +24,6 @@ typedef struct IdSet {
 
 int idset_add(IdSet *s, dev_t dev, ino_t ino);
 bool idset_contains(const IdSet *s, dev_t dev, ino_t ino);
+/* Adds every identity of src to dst: 0 or -ENOMEM. */
+int idset_merge(IdSet *dst, const IdSet *src);
 void idset_done(IdSet *s);

@@ -66,7 +66,7 @@ int strset_put(StrSet *s, const void *key, size_t len, uint64_t value) {
         uint64_t hash = strset_hash(key, len);
         StrSetSlot *slot;
 
-        if ((s->n + 1) * 2 > s->allocated) {
+        if ((s->n + 1) * 4 > s->allocated * 3) {
                 int r = strset_grow(s);
                 if (r < 0)
                         return r;

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * A set of byte strings (open addressing, grown at half load). Keys are
+ * A set of byte strings (open addressing, grown at three-quarter load). Keys are
  * copied; a key is (data, len), so it may hold NULs. strset_add() returns 1
  * when the key was new, 0 when it was there, -ENOMEM. An all-zero StrSet is
  * empty and valid.

@@ -46,6 +46,15 @@ typedef struct DirRecord {
         uint64_t n_entries;
 } DirRecord;
 
+/* An entry of boxes/, listed by the main walk and walked by one of the workers. */
+typedef struct WalkEntry {
+        char *name;
+        uint64_t ino;
+        unsigned char type;
+} WalkEntry;
+
+typedef struct WalkShared WalkShared;
+
 typedef struct Walk {
         const WalkOptions *o;
         const WalkCallbacks *cb;
@@ -83,6 +92,12 @@ typedef struct Walk {
         size_t n_files, allocated_files;
         int64_t clock0;                      /* file clock and monotonic clock when the pass began */
         uint64_t mono0;
+
+        /* Workers (WalkOptions.jobs > 1): the main walk lists boxes/ and hands its entries out. */
+        struct Walk *workers;                /* the main walk: one Walk per worker */
+        unsigned n_workers;
+        WalkShared *shared;                  /* a worker: the seen set and the queue of entries, shared */
+        bool borrowed_top;                   /* a worker: record 0 is the main walk's boxes/ (fd not its own) */
 } Walk;
 
 struct WalkLog {
@@ -98,6 +113,20 @@ struct WalkLog {
 };
 
 bool walk_local_times(Walk *w, int fd, dev_t dev);
+/* walk.c, for the workers (walk-jobs.c). */
+int walk_listed_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e, size_t len, unsigned depth);
+int walk_claim_dir(Walk *w, FileId id);
+void walk_pass_done(Walk *w);
+void walk_done(Walk *w);
+int walk_verify(Walk *w);
+/* walk-jobs.c: walks the listed entries of boxes/ (record top_index, path length len) with w's workers. */
+int walk_jobs_init(Walk *w, unsigned jobs, void *const *userdata);
+int walk_jobs_run(Walk *w, size_t top_index, size_t len, const WalkEntry *entries, size_t n);
+int walk_jobs_verify(Walk *w);
+void walk_jobs_stats(const Walk *w, size_t *n_dirs, size_t *n_racy, size_t *n_post);
+int walk_jobs_merge_records(Walk *w);
+void walk_jobs_pass_done(Walk *w);
+void walk_jobs_done(Walk *w);
 int walk_file(Walk *w, int dir_fd, size_t dir_index, const char *name, bool via_link, int fd, const struct stat *st);
 char *walk_record_path(const char *home, const DirRecord *dirs, size_t i, const char *leaf);
 bool walk_clock_stepped_back(int64_t clock0, uint64_t mono0);

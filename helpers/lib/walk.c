@@ -165,7 +165,8 @@ char *walk_record_path(const char *home, const DirRecord *dirs, size_t i, const 
         return s;
 }
 
-static void walk_pass_done(Walk *w) {
+void walk_pass_done(Walk *w) {
+        walk_jobs_pass_done(w);
         for (size_t i = 0; i < w->n_dirs; i++) {
                 safe_close(w->dirs[i].fd);
                 free(w->dirs[i].name);
@@ -185,8 +186,9 @@ static void walk_pass_done(Walk *w) {
                 w->top_absent[i] = false;
 }
 
-static void walk_done(Walk *w) {
+void walk_done(Walk *w) {
         walk_pass_done(w);
+        walk_jobs_done(w);
         idset_done(&w->careful);
         free(w->dirs);
         free(w->files);
@@ -298,11 +300,15 @@ static int log_file(Walk *w, size_t dir_index, const char *name, bool via_link, 
         return 0;
 }
 
-static int walk_overlay(Walk *w, int dir_fd, const char *name, int fd, const struct stat *st) {
+static int walk_overlay(Walk *w, int dir_fd, size_t dir_index, const char *name, bool via_link, int fd,
+                        const struct stat *st) {
         WalkOverlay o = {
                 .path = w->path,
                 .dir_fd = dir_fd,
+                .dir_dev = w->dirs[dir_index].dev,
+                .dir_ino = w->dirs[dir_index].ino,
                 .name = name,
+                .via_link = via_link,
                 .part = w->part,
                 .box = w->box,
                 .dev = st->st_dev,
@@ -329,7 +335,7 @@ int walk_file(Walk *w, int dir_fd, size_t dir_index, const char *name, bool via_
                 return r;
 
         if (endswith(name, ".qcow2") || endswith(name, ".qcow"))
-                return walk_overlay(w, dir_fd, name, fd, st);
+                return walk_overlay(w, dir_fd, dir_index, name, via_link, fd, st);
         if (w->part != WALK_PART_BOXES)
                 return 0;
         do
@@ -339,7 +345,7 @@ int walk_file(Walk *w, int dir_fd, size_t dir_index, const char *name, bool via_
                 return walk_error(w, w->path, "cannot read: %s", strerror(errno));
         /* Fewer than 4 bytes cannot be a qcow image. */
         if ((size_t) n == sizeof(magic) && qcow_has_magic(magic, sizeof(magic)))
-                return walk_overlay(w, dir_fd, name, fd, st);
+                return walk_overlay(w, dir_fd, dir_index, name, via_link, fd, st);
         return 0;
 }
 
@@ -455,12 +461,43 @@ static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, u
         }
 }
 
-/* Reads a directory's listing, hashes it, and walks each entry. */
+/* Walks one listed entry of directory dir_index (path length len): the listing's loop, and the workers'. */
+int walk_listed_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e, size_t len, unsigned depth) {
+        size_t entry_len;
+        int r;
+
+        r = path_append(w, len, e->name, &entry_len);
+        if (r < 0)
+                return r;
+        if (w->part == WALK_PART_BOXES && w->dirs[dir_index].parent == UINT_MAX) {
+                free(w->box);
+                w->box = strdup(e->name);
+                if (!w->box)
+                        return -ENOMEM;
+        }
+        r = walk_entry(w, dir_fd, dir_index, e->name, e->ino, e->type, entry_len, depth);
+        w->path[len] = 0;
+        return r;
+}
+
+static void entries_free(WalkEntry *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].name);
+        free(v);
+}
+
+/*
+ * Reads a directory's listing, hashes it, and walks each entry; boxes/ with
+ * workers is listed whole first, and the workers walk its entries.
+ */
 static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *ret_hash, uint64_t *ret_n) {
         int fd = w->dirs[index].fd;
+        bool hand_out = w->n_workers > 1 && w->part == WALK_PART_BOXES && w->dirs[index].parent == UINT_MAX;
         uint64_t hash = 0, n_entries = 0;
+        WalkEntry *entries = NULL;
+        size_t n_out = 0, allocated_out = 0;
         uint8_t *buf;
-        int r;
+        int r = 0;
 
         if (!w->dir_buf[depth]) {
                 w->dir_buf[depth] = malloc(WALK_DIR_BUF_SIZE);
@@ -477,7 +514,7 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
                                 continue;
                         r = walk_error(w, w->path, "cannot read directory: %s", strerror(errno));
                         if (r < 0)
-                                return r;
+                                goto finish;
                         break;
                 }
                 if (n == 0)
@@ -485,7 +522,7 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
 
                 for (size_t off = 0; off < (size_t) n;) {
                         const struct dirent64 *de = (const struct dirent64 *) (buf + off);
-                        size_t entry_len;
+                        WalkEntry e = { .name = (char *) de->d_name, .ino = de->d_ino, .type = de->d_type };
 
                         off += de->d_reclen;
                         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
@@ -498,24 +535,42 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
                         if (w->dirs[index].parent == UINT_MAX && streq(de->d_name, WALK_RESERVE_NAME))
                                 continue;
 
-                        r = path_append(w, len, de->d_name, &entry_len);
-                        if (r < 0)
-                                return r;
-                        if (w->part == WALK_PART_BOXES && w->dirs[index].parent == UINT_MAX) {
-                                free(w->box);
-                                w->box = strdup(de->d_name);
-                                if (!w->box)
-                                        return -ENOMEM;
+                        if (hand_out) {
+                                if (n_out >= allocated_out) {
+                                        size_t a = MAX(allocated_out * 2, (size_t) 256);
+                                        WalkEntry *v = realloc(entries, a * sizeof(WalkEntry));
+
+                                        if (!v) {
+                                                r = -ENOMEM;
+                                                goto finish;
+                                        }
+                                        entries = v;
+                                        allocated_out = a;
+                                }
+                                e.name = strdup(de->d_name);
+                                if (!e.name) {
+                                        r = -ENOMEM;
+                                        goto finish;
+                                }
+                                entries[n_out++] = e;
+                                continue;
                         }
-                        r = walk_entry(w, fd, index, de->d_name, de->d_ino, de->d_type, entry_len, depth);
-                        w->path[len] = 0;
+                        r = walk_listed_entry(w, fd, index, &e, len, depth);
                         if (r < 0)
-                                return r;
+                                goto finish;
                 }
+        }
+        if (hand_out && n_out > 0 && !w->changed) {
+                r = walk_jobs_run(w, index, len, entries, n_out);
+                if (r < 0)
+                        goto finish;
         }
         *ret_hash = hash;
         *ret_n = n_entries;
-        return 0;
+        r = 0;
+finish:
+        entries_free(entries, n_out);
+        return r;
 }
 
 /*
@@ -580,7 +635,7 @@ static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, un
                         return walk_error(w, w->path, "directory loop: the link leads back to '%s' above it",
                                           w->path);
         /* Reached again under another name (two links to one box): it is walked once. */
-        r = idset_add(&w->seen, id.dev, id.ino);
+        r = walk_claim_dir(w, id);
         if (r <= 0)
                 return r;
 
@@ -753,7 +808,7 @@ static int record_fd(Walk *w, size_t i, int *ret_owned) {
 }
 
 /* After the pass: every directory must still be what was listed. */
-static int walk_verify(Walk *w) {
+int walk_verify(Walk *w) {
         for (size_t p = 0; p < _WALK_PART_MAX; p++) {
                 struct stat st;
 
@@ -773,6 +828,8 @@ static int walk_verify(Walk *w) {
 
                 if (d->post)
                         continue;     /* proven when its walk ended (post_prove()) */
+                if (i == 0 && w->borrowed_top)
+                        continue;     /* a worker's copy of boxes/: the main walk verifies it */
                 if (d->parent != UINT_MAX) {
                         base = record_fd(w, d->parent, &parent_reopened);
                         if (base < 0 && base != -ENOENT && base != -ENOTDIR && base != -ELOOP)
@@ -830,8 +887,13 @@ bool walk_clock_stepped_back(int64_t clock0, uint64_t mono0) {
 
 /* Hands the accepted pass's records to a log (walk-recheck.c). */
 static int log_take(Walk *w, WalkLog **ret) {
-        WalkLog *l = calloc(1, sizeof(WalkLog));
+        WalkLog *l;
+        int r;
 
+        r = walk_jobs_merge_records(w);
+        if (r < 0)
+                return r;
+        l = calloc(1, sizeof(WalkLog));
         if (!l)
                 return -ENOMEM;
         l->home = strdup(w->home);
@@ -881,6 +943,18 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
         if (o->test_fd_budget > 0)
                 w.fd_budget = o->test_fd_budget;
 
+        if (o->jobs > 1) {
+                if (!o->worker_userdata) {
+                        walk_done(&w);
+                        return -EINVAL;
+                }
+                r = walk_jobs_init(&w, o->jobs, o->worker_userdata);
+                if (r < 0) {
+                        walk_done(&w);
+                        return r;
+                }
+        }
+
         w.all_careful = o->test_all_careful;
         for (stats.passes = 1;; stats.passes++) {
                 int64_t clock0 = now_file_clock_nsec(), start = clock0 - WALK_RACY_WINDOW_NSEC;
@@ -892,6 +966,8 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                 w.racy_since = (struct timespec) { .tv_sec = start / 1000000000, .tv_nsec = start % 1000000000 };
                 if (cb->begin) {
                         r = cb->begin(stats.passes, userdata);
+                        for (unsigned i = 0; i < w.n_workers && r >= 0; i++)
+                                r = cb->begin(stats.passes, w.workers[i].userdata);
                         if (r < 0)
                                 break;
                 }
@@ -901,6 +977,8 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                         r = walk_top(&w, WALK_PART_BASES);
                 if (r >= 0 && !w.changed && !o->test_no_consistency)
                         r = walk_verify(&w);
+                if (r >= 0 && !w.changed && !o->test_no_consistency)
+                        r = walk_jobs_verify(&w);
                 if (r < 0)
                         break;
                 if (o->test_no_consistency)
@@ -927,6 +1005,7 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                                 stats.n_racy += w.dirs[i].racy;
                                 stats.n_post += w.dirs[i].post;
                         }
+                        walk_jobs_stats(&w, &stats.n_dirs, &stats.n_racy, &stats.n_post);
                         if (o->keep_log) {
                                 r = log_take(&w, &stats.log);
                                 if (r < 0)

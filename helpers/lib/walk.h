@@ -52,6 +52,15 @@
  *   WALK_MAX_PASSES times; then home_walk() returns -EAGAIN (a home that never
  *   holds still) and the caller fails closed.
  *
+ * Workers (WalkOptions.jobs > 1, walk-jobs.c): boxes/ is listed by the
+ * calling thread and its entries are walked by that many workers, threads
+ * that each have their own records and callbacks' userdata
+ * (WalkOptions.worker_userdata[i]; the begin callback is called for each),
+ * sharing only the set of directories walked, so each directory is still
+ * walked once. The pass ends when all have finished, and every record is
+ * checked as above; bases/ is walked by the calling thread after them. The
+ * log of a pass (keep_log) is one list, in the order one walk would make.
+ *
  * Errors that are about the home, not the race (a directory that cannot be
  * listed, a link that cannot be followed, a loop, the depth limit) go to the
  * error callback and the walk goes on: the caller decides (the GC keeps).
@@ -86,7 +95,10 @@ const char *walk_part_to_string(WalkPart p);
 typedef struct WalkOverlay {
         const char *path;   /* as walked from the home, through links by their names */
         int dir_fd;         /* the directory that lists it */
+        dev_t dir_dev;      /* ... and its identity */
+        ino_t dir_ino;
         const char *name;   /* its name in dir_fd */
+        bool via_link;      /* name is a symbolic link to the file */
         WalkPart part;
         const char *box;    /* under boxes/: the box (first component); NULL under bases/ */
         dev_t dev;          /* the listed file (after following a link) */
@@ -116,6 +128,8 @@ typedef struct WalkOptions {
         bool test_all_careful;      /* test hook: stat every directory before listing it (no post-proof) */
         bool keep_log;              /* hand out the accepted pass's records (WalkStats.log) for a recheck */
         size_t test_fd_budget;      /* test hook: directory fds kept open at most (0: from RLIMIT_NOFILE) */
+        unsigned jobs;              /* > 1: boxes/ is walked by this many workers (threads), see below */
+        void *const *worker_userdata; /* jobs > 1: each worker's callbacks get worker_userdata[i] */
 } WalkOptions;
 
 typedef struct WalkStats {

@@ -257,4 +257,35 @@ check "a lookalike aside directory is left alone" test -d "$DI/.boxlite-gc-sha25
 check "a lookalike aside symlink is left alone" test -L "$DI/.boxlite-gc-sha256-m.ext4"
 check "an aside-named file with another hard link elsewhere is kept" test -e "$DI/.boxlite-gc-sha256-n.ext4"
 
+# ------------------------------------------------- overlays that are themselves names in disk-images/
+# The GC pins an overlay's own inode only where it could be a candidate (another name, a link, or
+# listed in disk-images/ itself); each way an overlay can sit in disk-images/ must keep it.
+# overlay_home NAME: a home with a disk-image, an orphan and a qcow2 overlay sha256-ov.ext4 in disk-images/.
+overlay_home() {
+        newhome "$1"
+        image sha256-base.ext4
+        image sha256-orphan.ext4
+        qemu-img create -q -f qcow2 -b "$DI/sha256-base.ext4" -F raw "$DI/sha256-ov.ext4" 1M
+}
+aged_run() {
+        touch -d '-1 hour' "$DI"/*.ext4
+        sleep 2.2
+        out="$(gcj --grace 1s)"
+}
+overlay_home ovhardlink
+mkdir -p "$H/boxes/h/disks"; ln "$DI/sha256-ov.ext4" "$H/boxes/h/disks/disk.qcow2"
+aged_run
+check "an overlay hard-linked into disk-images/ is kept, and what it backs onto; the orphan goes" \
+        test -e "$DI/sha256-ov.ext4" -a -e "$DI/sha256-base.ext4" -a ! -e "$DI/sha256-orphan.ext4"
+overlay_home ovsymlink
+mkdir -p "$H/boxes/s/disks"; ln -s "$DI/sha256-ov.ext4" "$H/boxes/s/disks/disk.qcow2"
+aged_run
+check "an overlay a box links to in disk-images/ is kept; the orphan goes" \
+        test -e "$DI/sha256-ov.ext4" -a -e "$DI/sha256-base.ext4" -a ! -e "$DI/sha256-orphan.ext4"
+overlay_home ovlisted
+ln -s ../images/disk-images "$H/boxes/cache"
+aged_run
+check "an overlay listed in disk-images/ through a box linked to it is kept" \
+        test -e "$DI/sha256-ov.ext4" -a -e "$DI/sha256-base.ext4"
+
 tap_done

@@ -124,6 +124,12 @@ setup d
 check "a still home: the log held, no overlay read again, the five orphans went" \
         jq -e '.recheck.walked_again == false and .recheck.reread == 0 and .reclaimed_count == 5' "$T/out"
 
+# The same with three workers: their records, merged into one log, must hold just as well.
+setup d3
+"$GC" --home "$H" --json --grace 1s --jobs 3 >"$T/out" 2>/dev/null
+check "three workers: their merged log held, no overlay read again, the five orphans went" \
+        jq -e '.recheck.walked_again == false and .recheck.reread == 0 and .reclaimed_count == 5' "$T/out"
+
 # A home just written: within the racy window of the first look, equal times prove nothing.
 setup e
 for i in $(seq 1 20); do
@@ -133,6 +139,14 @@ done
 check "a fresh home: every overlay written within the racy window is read again" \
         jq -e '.recheck.reread == 20 and .recheck.walked_again == false' "$T/out"
 check "a fresh home: the orphans are still reclaimed" jq -e '.reclaimed_count == 5' "$T/out"
+
+setup e3
+for i in $(seq 1 20); do
+        qemu-img rebase -u -f qcow2 -b "$DI/kept.ext4" -F raw "$H/boxes/box-$i/disks/disk.qcow2"
+done
+"$GC" --home "$H" --json --grace 1s --jobs 3 >"$T/out" 2>/dev/null
+check "three workers, a fresh home: every fresh overlay of every worker is read again" \
+        jq -e '.recheck.reread == 20 and .recheck.walked_again == false and .reclaimed_count == 5' "$T/out"
 
 # Directories written within the racy window: the log cannot hold, the home is walked again.
 setup f

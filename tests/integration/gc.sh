@@ -380,16 +380,34 @@ printf '[GC]\nGrace=soon\n' >"$T/etc/boxlite.conf.d/20-bad.conf"
 BOXLITE_CONF_DIR="$T/etc" "$GC" --home "$H" --dry-run >/dev/null 2>"$T/stderr"
 check "a bad [GC] value is a usage error naming file, line and key" \
         bash -c "[ $? -eq 2 ] && grep -q '20-bad.conf:2: invalid value .soon. for Grace= in \[GC\]' '$T/stderr'"
+printf '[GC]\nJobs=17\n' >"$T/etc/boxlite.conf.d/20-bad.conf"
+BOXLITE_CONF_DIR="$T/etc" "$GC" --home "$H" --dry-run >/dev/null 2>"$T/stderr"
+check "Jobs= beyond 16 is a usage error naming file, line and key" \
+        bash -c "[ $? -eq 2 ] && grep -q '20-bad.conf:2: invalid value .17. for Jobs= in \[GC\]' '$T/stderr'"
+printf '[GC]\nJobs=3\n' >"$T/etc/boxlite.conf.d/20-bad.conf"
+mkdir -p "$H/boxes/jobs-a/disks" "$H/boxes/jobs-b/disks"
+# (LeakSanitizer's own tracer is a clone too: off here.)
+out="$(BOXLITE_CONF_DIR="$T/etc" ASAN_OPTIONS=detect_leaks=0 strace -qq -f -e trace=clone,clone3 -o "$T/clones" \
+        "${BOXLITE_GC_BINARY:-$GC}" --home "$H" --json --dry-run 2>/dev/null)"
+n3=$(grep -c clone "$T/clones")
+printf '[GC]\nJobs=1\n' >"$T/etc/boxlite.conf.d/20-bad.conf"
+BOXLITE_CONF_DIR="$T/etc" ASAN_OPTIONS=detect_leaks=0 strace -qq -f -e trace=clone,clone3 -o "$T/clones" \
+        "${BOXLITE_GC_BINARY:-$GC}" --home "$H" --json --dry-run >/dev/null 2>&1
+n1=$(grep -c clone "$T/clones")
+# Each pass starts its workers anew (a fresh home takes an extra pass to prove its directories).
+check "Jobs=3 walks boxes/ with two threads beside the main one per pass ($n3 started), Jobs=1 with none ($n1)" \
+        bash -c "jq -e '.ok' <<<'$out' >/dev/null && [ $n3 -gt 0 ] && [ \$(($n3 % 2)) -eq 0 ] && [ $n1 -eq 0 ]"
 rm -rf "$T/etc"
 
 # ------------------------------------------------- usage
-for args in "--bogus" "--grace 10parsecs" "--target-free 12Q" "--target-free 0" "extra" "--apply-plan x --dry-run"; do
+for args in "--bogus" "--grace 10parsecs" "--target-free 12Q" "--target-free 0" "extra" "--apply-plan x --dry-run" \
+        "--jobs 0" "--jobs 17" "--jobs two"; do
         # shellcheck disable=SC2086
         "$GC" --home "$H" $args >/dev/null 2>&1
         check "usage error '$args' exits 2" test $? -eq 2
 done
 check "--help documents every option" bash -c "
-        h=\$('$GC' --help); for o in --home --dry-run --json --grace --target-free --metrics-file --apply-plan --version; do
+        h=\$('$GC' --help); for o in --home --dry-run --json --grace --target-free --metrics-file --apply-plan --jobs --version; do
                 grep -q -- \"\$o\" <<<\"\$h\" || exit 1; done"
 check "a missing home is an error" bash -c "! '$GC' --home '$T/nope' >/dev/null 2>&1"
 

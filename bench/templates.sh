@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sourced by the benchmark scripts.
+#
+# make_templates DIR: the qcow2 templates bench/gen-home copies, made by
+# qemu-img, in DIR, and the first disk-image and base they name, in DIR/home:
+# DIR/disk-template.qcow2 backs onto the disk-image, DIR/via-template.qcow2
+# onto the base, which backs onto the disk-image.
+make_templates() {
+        local d="$1" H="$1/home" img0 base0
+        mkdir -p "$H/images/disk-images" "$H/boxes" "$H/bases"
+        img0="$H/images/disk-images/sha256-$(printf '%064d' 0).ext4"
+        base0="$H/bases/base-$(printf '%016d' 0).qcow2"
+        truncate -s 1M "$img0"
+        qemu-img create -q -f qcow2 -o cluster_size=512 -b "$img0" -F raw "$d/disk-template.qcow2"
+        qemu-img create -q -f qcow2 -o cluster_size=512 -b "$img0" -F raw "$base0"
+        qemu-img create -q -f qcow2 -o cluster_size=512 -b "$base0" -F qcow2 "$d/via-template.qcow2"
+}
