@@ -313,6 +313,46 @@ static int refs_merge(GcRefs *r, GcRefs *w) {
         return 0;
 }
 
+/* n workers' GcRefs like proto, and the userdata array that hands them to the walk; n <= 1: none. */
+static int refs_workers_new(unsigned n, const GcRefs *proto, GcRefs **ret, void ***ret_userdata) {
+        GcRefs *v;
+        void **u;
+
+        *ret = NULL;
+        *ret_userdata = NULL;
+        if (n <= 1)
+                return 0;
+        v = calloc(n, sizeof(GcRefs));
+        u = calloc(n, sizeof(void *));
+        if (!v || !u) {
+                free(v);
+                free(u);
+                return -ENOMEM;
+        }
+        for (unsigned i = 0; i < n; i++) {
+                v[i] = (GcRefs) { .complete = true, .keep_log = proto->keep_log, .images = proto->images };
+                u[i] = &v[i];
+        }
+        *ret = v;
+        *ret_userdata = u;
+        return 0;
+}
+
+/* Merges the workers into r (unless q already failed) and frees them; returns q or the merge's error. */
+static int refs_workers_merge(GcRefs *r, GcRefs *v, void **u, unsigned n, int q) {
+        for (unsigned i = 0; v && i < n; i++) {
+                if (q >= 0) {
+                        int k = refs_merge(r, &v[i]);
+                        if (k < 0)
+                                q = k;
+                }
+                gc_refs_done(&v[i]);
+        }
+        free(v);
+        free(u);
+        return q;
+}
+
 static int cmp_error(const void *a, const void *b) {
         const GcError *x = a, *y = b;
         int c = strcmp(x->path, y->path);
@@ -328,30 +368,18 @@ int gc_refs_collect(const char *home, FileId images, const WalkOptions *wo, GcRe
         };
         GcRefs r = { .complete = true, .keep_log = wo && wo->keep_log, .images = images };
         WalkOptions o = wo ? *wo : (WalkOptions) {};
-        _cleanup_free_ GcRefs *workers = NULL;
-        _cleanup_free_ void **userdata = NULL;
+        GcRefs *workers;
+        void **userdata;
         WalkStats stats = {};
         int q;
 
         /* With workers, each keeps its own pinned set and name cache; they are merged after the walk. */
-        if (o.jobs > 1) {
-                workers = calloc(o.jobs, sizeof(GcRefs));
-                userdata = calloc(o.jobs, sizeof(void *));
-                if (!workers || !userdata)
-                        return -ENOMEM;
-                for (unsigned i = 0; i < o.jobs; i++) {
-                        workers[i] = (GcRefs) { .complete = true, .keep_log = r.keep_log, .images = images };
-                        userdata[i] = &workers[i];
-                }
-                o.worker_userdata = userdata;
-        }
-
+        q = refs_workers_new(o.jobs, &r, &workers, &userdata);
+        if (q < 0)
+                return q;
+        o.worker_userdata = userdata;
         q = home_walk(home, &o, &callbacks, &r, &stats);
-        for (unsigned i = 0; workers && i < o.jobs; i++) {
-                if (q >= 0)
-                        q = refs_merge(&r, &workers[i]);
-                gc_refs_done(&workers[i]);
-        }
+        q = refs_workers_merge(&r, workers, userdata, o.jobs, q);
         r.log = TAKE_PTR(stats.log);
         if (q == -EAGAIN) {
                 q = refs_error(&r, home, "the home never held still: %u walks in a row saw it change (%s)",
@@ -411,9 +439,17 @@ int gc_refs_recheck(const char *home, const GcRefs *first, const WalkOptions *wo
                                 return -ENOMEM;
         }
         if (!rc.why) {
-                q = walk_log_recheck(first->log, &callbacks, &r, &rc.reread, &rc.why);
+                GcRefs *workers;
+                void **userdata;
+
+                q = refs_workers_new(full.jobs, &r, &workers, &userdata);
+                if (q < 0)
+                        return q;
+                q = walk_log_recheck(first->log, &callbacks, &r, userdata, full.jobs, &rc.reread, &rc.why);
+                q = refs_workers_merge(&r, workers, userdata, full.jobs, q);
                 if (q < 0) {
                         gc_refs_done(&r);
+                        free(rc.why);
                         return q;
                 }
         }
@@ -429,6 +465,8 @@ int gc_refs_recheck(const char *home, const GcRefs *first, const WalkOptions *wo
         strset_done(&r.known);
         r.key = mfree(r.key);
         r.key_allocated = 0;
+        if (r.n_errors > 1)
+                qsort(r.errors, r.n_errors, sizeof(GcError), cmp_error);
         *ret = r;
         *ret_recheck = rc;
         return 0;

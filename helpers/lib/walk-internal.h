@@ -126,6 +126,7 @@ int walk_jobs_verify(Walk *w);
 void walk_jobs_stats(const Walk *w, size_t *n_dirs, size_t *n_racy, size_t *n_post);
 int walk_jobs_merge_records(Walk *w);
 void walk_jobs_pass_done(Walk *w);
+void walk_jobs_spawn(unsigned n, void *(*fn)(void *), void *args, size_t size);
 void walk_jobs_done(Walk *w);
 int walk_file(Walk *w, int dir_fd, size_t dir_index, const char *name, bool via_link, int fd, const struct stat *st);
 char *walk_record_path(const char *home, const DirRecord *dirs, size_t i, const char *leaf);

@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,10 +44,30 @@ struct WalkShared {
 typedef struct Worker {
         Walk *w;
         WalkShared *shared;
-        pthread_t thread;
-        bool started;
         int r;
 } Worker;
+
+/*
+ * Runs fn(args + i * size) for i < n, each on a thread of its own, the first
+ * on the calling thread; one whose thread cannot start runs on the calling
+ * thread after the others (the work is taken from a shared queue, so it
+ * finds what is left). Returns when all have.
+ */
+void walk_jobs_spawn(unsigned n, void *(*fn)(void *), void *args, size_t size) {
+        pthread_t threads[WALK_JOBS_MAX];
+        bool started[WALK_JOBS_MAX] = {};
+
+        n = MIN(n, WALK_JOBS_MAX);
+        for (unsigned i = 1; i < n; i++)
+                started[i] = pthread_create(&threads[i], NULL, fn, (uint8_t *) args + i * size) == 0;
+        (void) fn(args);
+        for (unsigned i = 1; i < n; i++) {
+                if (started[i])
+                        (void) pthread_join(threads[i], NULL);
+                else
+                        (void) fn((uint8_t *) args + i * size);
+        }
+}
 
 int walk_claim_dir(Walk *w, FileId id) {
         int r;
@@ -153,18 +174,8 @@ int walk_jobs_run(Walk *w, size_t top_index, size_t len, const WalkEntry *entrie
                 k[i] = (Worker) { .w = &w->workers[i], .shared = &sh };
                 r = worker_begin(&w->workers[i], w, top_index, len, &sh);
         }
-        if (r >= 0) {
-                /* Worker 0 is this thread; a worker whose thread cannot start runs here after it. */
-                for (unsigned i = 1; i < w->n_workers; i++)
-                        k[i].started = pthread_create(&k[i].thread, NULL, worker_run, &k[i]) == 0;
-                worker_run(&k[0]);
-                for (unsigned i = 1; i < w->n_workers; i++) {
-                        if (k[i].started)
-                                (void) pthread_join(k[i].thread, NULL);
-                        else
-                                worker_run(&k[i]);
-                }
-        }
+        if (r >= 0)
+                walk_jobs_spawn(w->n_workers, worker_run, k, sizeof(Worker));
 
         for (unsigned i = 0; i < w->n_workers; i++) {
                 Walk *wk = &w->workers[i];
@@ -302,6 +313,8 @@ int walk_jobs_merge_records(Walk *w) {
 int walk_jobs_init(Walk *w, unsigned jobs, void *const *userdata) {
         if (jobs <= 1)
                 return 0;
+        if (jobs > WALK_JOBS_MAX)
+                return -EINVAL;
         w->workers = calloc(jobs, sizeof(Walk));
         if (!w->workers)
                 return -ENOMEM;

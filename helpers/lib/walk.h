@@ -77,6 +77,7 @@
 #include <time.h>
 
 #define WALK_MAX_PASSES 4U
+#define WALK_JOBS_MAX 16U
 #define WALK_MAX_UNPROVEN 2U
 #define WALK_MAX_DEPTH 16U
 #define WALK_MAX_DIRS 1000000U
@@ -157,9 +158,12 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
  * qcow magic first), so an overlay rewritten in place is read as it is now.
  * Returns 0 when the log held; WALK_CHANGED (with *ret_why) when a directory,
  * a link or the clock changed, and the caller walks the home again in full;
- * a callback's negative errno or -ENOMEM.
+ * a callback's negative errno or -ENOMEM. With n_workers > 1 (and
+ * worker_userdata), the boxes under boxes/ are rechecked by that many
+ * threads, each file read again handed to its worker's userdata.
  */
-int walk_log_recheck(const WalkLog *log, const WalkCallbacks *cb, void *userdata, size_t *ret_reread, char **ret_why);
+int walk_log_recheck(const WalkLog *log, const WalkCallbacks *cb, void *userdata, void *const *worker_userdata,
+                     unsigned n_workers, size_t *ret_reread, char **ret_why);
 WalkLog *walk_log_free(WalkLog *log);
 /* Times at or after this could be a change in the tick of the logged pass. */
 struct timespec walk_log_racy_since(const WalkLog *log);

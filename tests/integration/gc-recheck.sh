@@ -65,7 +65,7 @@ race() {
         [ "$1" = no-recheck ] && env=(BOXLITE_GC_TEST_NO_RECHECK=1)
         env "${env[@]}" strace -qq -f -o /dev/null -e trace=renameat2 \
                 -e inject=renameat2:delay_exit=300000 \
-                "$GC" --home "$H" --json --grace 1s >"$T/out.$1" 2>"$T/stderr" &
+                "$GC" --home "$H" --json --grace 1s ${JOBS:+--jobs "$JOBS"} >"$T/out.$1" 2>"$T/stderr" &
         local pid=$!
         for _ in $(seq 200); do
                 [ -e "$DI/.boxlite-gc-o4.ext4" ] && break
@@ -98,6 +98,16 @@ check "the run failed closed, naming the two overlays" \
         test "$(jq -r '[.errors[].path | select(test("box-1/|box-5/"))] | length' "$T/out.recheck")" = 2
 check "so every orphan was put back" test -f "$DI/o2.ext4" -a -f "$DI/o4.ext4" -a -f "$DI/o5.ext4"
 check "no aside file is left" test -z "$(find "$DI" -name '.boxlite-gc-*')"
+
+# The same with one worker and with three: the boxes are rechecked by that many threads.
+for j in 1 3; do
+        setup "a$j"
+        JOBS=$j race recheck in-place
+        check "--jobs $j: the log held, the two rewritten overlays were read again, o1 and o3 put back" \
+                bash -c "jq -e '.recheck.walked_again == false and .recheck.reread == 2' '$T/out.recheck' >/dev/null &&
+                         [ -f '$DI/o1.ext4' ] && [ -f '$DI/o3.ext4' ] &&
+                         [ \"\$(jq -r '[.errors[].path | select(test(\"box-1/|box-5/\"))] | length' '$T/out.recheck')\" = 2 ]"
+done
 
 setup b
 race recheck
