@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,38 +279,35 @@ static int refs_walk_error(const char *path, const char *message, void *userdata
         return refs_error(userdata, path, "%s", message);
 }
 
+/* Appends m elements of size bytes at src to the array *dst of *n; the source's owner gives them up. */
+static int array_append(void *dst, size_t *n, const void *src, size_t m, size_t size) {
+        void **v = dst, *p;
+
+        if (m == 0)
+                return 0;
+        p = realloc(*v, (*n + m) * size);
+        if (!p)
+                return -ENOMEM;
+        memcpy((uint8_t *) p + *n * size, src, m * size);
+        *v = p;
+        *n += m;
+        return 0;
+}
+
 /* Moves what a worker's walk found into r. */
 static int refs_merge(GcRefs *r, GcRefs *w) {
-        void *p;
-
-        if (idset_merge(&r->pinned, &w->pinned) < 0)
+        if (idset_merge(&r->pinned, &w->pinned) < 0 ||
+            array_append(&r->unresolved, &r->n_unresolved, w->unresolved, w->n_unresolved, sizeof(char *)) < 0)
                 return -ENOMEM;
+        w->n_unresolved = 0;
+        if (array_append(&r->errors, &r->n_errors, w->errors, w->n_errors, sizeof(GcError)) < 0)
+                return -ENOMEM;
+        w->n_errors = 0;
+        if (array_append(&r->layers, &r->n_layers, w->layers, w->n_layers, sizeof(RefsLayer)) < 0)
+                return -ENOMEM;
+        w->n_layers = 0;
         r->n_overlays += w->n_overlays;
         r->complete = r->complete && w->complete;
-
-        p = realloc(r->unresolved, (r->n_unresolved + w->n_unresolved + 1) * sizeof(char *));
-        if (!p)
-                return -ENOMEM;
-        r->unresolved = p;
-        memcpy(r->unresolved + r->n_unresolved, w->unresolved, w->n_unresolved * sizeof(char *));
-        r->n_unresolved += w->n_unresolved;
-        w->n_unresolved = 0;
-
-        p = realloc(r->errors, (r->n_errors + w->n_errors + 1) * sizeof(GcError));
-        if (!p)
-                return -ENOMEM;
-        r->errors = p;
-        memcpy(r->errors + r->n_errors, w->errors, w->n_errors * sizeof(GcError));
-        r->n_errors += w->n_errors;
-        w->n_errors = 0;
-
-        p = realloc(r->layers, (r->n_layers + w->n_layers + 1) * sizeof(RefsLayer));
-        if (!p)
-                return -ENOMEM;
-        r->layers = p;
-        memcpy(r->layers + r->n_layers, w->layers, w->n_layers * sizeof(RefsLayer));
-        r->n_layers += w->n_layers;
-        w->n_layers = 0;
         return 0;
 }
 

@@ -395,7 +395,7 @@ static int recheck_and_unlink(Run *run, const GcRefs *first, EntryList *moved) {
                 int k;
 
                 if (recheck && !refs.complete)
-                        r = put_back(run, e, true, GC_KEEP_UNSAFE, "the second walk could not read every reference");
+                        r = put_back(run, e, true, GC_KEEP_UNSAFE, "the second look could not read every reference");
                 else if (recheck && (gc_refs_pins(&refs, e->dev, e->ino) || (s && gc_refs_pins(&refs, s->dev, s->ino)) ||
                                      gc_refs_mention(&refs, e->name)))
                         r = put_back(run, e, true, GC_KEEP_PINNED, "became referenced during the run");

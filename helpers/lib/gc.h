@@ -15,9 +15,10 @@
  * "unsafe") and GcResult.fail_closed is set.
  *
  * Deletion is two-phase: orphans are renamed aside to a hidden name in the
- * same directory, every chain is walked again, anything that became
- * referenced (or anything at all, if the second walk is not clean) is put
- * back, and only then are the aside files unlinked. A run first recovers
+ * same directory, the home is looked at again (the first walk's log
+ * rechecked, gc_refs_recheck(); walked again in full where it does not
+ * hold), anything that became referenced (or anything at all, if that look
+ * is not clean) is put back, and only then are the aside files unlinked. A run first recovers
  * aside files a crashed run left behind by putting them back. Real runs of
  * one home exclude each other with flock() on the image directory (a second
  * run would take the first one's aside files for a crashed run's), waiting
