@@ -806,8 +806,8 @@ $(row real2 "deleting $(num "$m_orphans"), \`--jobs 2\`")
 The deleting run's second look is a recheck of what the first walk saw
 (\`docs/gc-safety.md\`), not a second walk: it stats every directory and
 overlay again and rereads only what its times cannot prove unchanged. Two
-workers split \`boxes/\` between two threads; the recheck, the renames and
-the unlinks stay on one.
+workers split \`boxes/\` between two threads, in the walk and in the
+recheck; the image directory's scan, the renames and the unlinks stay on one.
 
 ### Reports and plans of 100,000 entries
 
@@ -963,7 +963,8 @@ size of the home, the time strace takes does):
 | \`operator-gc.sh --dry-run\` on a home of 50 boxes | $(num "$(cat "$T/res/st_op.calls")") | $(st_per st_op "$s_walked") |
 
 The deleting run adds, per orphan, its move aside and its unlink:
-$(num "$(syscalls_of st_real renameat2)") \`renameat2\` and $(num "$(syscalls_of st_real unlinkat)") \`unlinkat\`, and walks every chain a second time.
+$(num "$(syscalls_of st_real renameat2)") \`renameat2\` and $(num "$(syscalls_of st_real unlinkat)") \`unlinkat\`, and the recheck of what the walk saw (an \`openat(O_PATH)\` and an \`fstat\` per
+directory, an \`fstatat\` per overlay and per layer reached by name).
 
 Split per overlay and per disk-image with \`strace -f -y\` (which names every
 file descriptor) on the same home: the walk phase runs from the first
@@ -988,10 +989,12 @@ directories per box, so 4 per overlay): **7 per overlay**; per disk-image,
 one \`stat\` (**1**), plus its share of one listing. The floor program does
 exactly that. \`boxlite-gc\` adds per overlay an \`fstat\` of the open file (its
 type, so a FIFO or device cannot pass for an image; its size, for the bounds
-checks; its identity, which pins a hard-linked alias) and the \`stat\` of the
-backing image (identity pinning: the pinned set is compared by device and
-inode, not by name); a chain through a base opens, \`fstat\`s and reads the
-base once more per overlay (the floor reads each base once). Per disk-image it
+checks; its identity, which pins a hard-linked alias) and the proof of its
+directory (one \`fstat\` when the directory's walk ends: two directories per
+box, so about one per overlay). Each distinct backing name is resolved once
+per walk (opened, \`fstat\`ed, read if it is a qcow layer: the pinned set is
+compared by device and inode, not by name), and a chain that reaches a base
+already resolved ends there: the rest of its chain is pinned. Per disk-image it
 adds, for an orphan only, \`openat\` + \`fcntl(F_OFD_GETLK)\` + \`close\` (is a
 running QEMU holding it?) and one \`write\` (its log line).
 
@@ -1049,11 +1052,10 @@ cat <<EOF
 floor; target 2x):** met. Nearly all of the time is the kernel's: path
 lookups, opening files, listing directories. What the GC does beyond the
 floor is the extra system calls of section 6: the \`fstat\` of each overlay,
-the \`stat\` of each backing image (one more path lookup per overlay, in a
-directory of $(num "$m_images") entries), and for the $(num "$m_via") chains
-through a base a second open and read of the base. User space (header
-validation, chain bookkeeping, the pinned set, the log lines) is the small
-share above.
+the proof of each directory, one resolution per distinct backing name (in a
+directory of $(num "$m_images") entries), and per orphan the lock query and
+the log line. User space (header validation, chain bookkeeping, the pinned
+set and the name cache, the log lines) is the small share above.
 
 **Deleting run (${r_real}x of the floor with one worker; target 2x):** $(yes_no "$r_real <= 2" | tr -d '*').
 The delete is two-phase (\`docs/gc-safety.md\`): the orphans are renamed
@@ -1073,11 +1075,15 @@ $(fmt_us "$(calc "$gc_real_us - $gc_dry_us" 0)") for $(num "$m_orphans") orphans
 what the floor does (list, open, read) plus a \`stat\` by name per distinct
 backing image and the proof of each directory (one \`fstat\` when its walk
 ends); the path lookups they cost (\`__d_lookup_rcu\`, the getattr path)
-lead the kernel symbols. In user space, the pinned set, the name cache and
-the header checks are the top \`boxlite-gc\` symbols above. Two workers
-take the walk to two cores (the round-by-round table); the image directory,
-the recheck and the renames and unlinks of a deleting run stay on one, which
-is what keeps the two-worker deleting run above half of the one-worker one.
+lead the kernel symbols; \`getdents64\` (listing $(num "$m_images") disk-images and
+two directories per box) and \`openat\` are as large as in the floor. In
+user space libc (string and memory functions, malloc) and boxlite-gc's own
+code (header checks, the pinned set, the name cache) are the user rows
+above. Two workers take the walk and the recheck to two cores (the
+round-by-round table); the image directory's scan, the renames and the
+unlinks of a deleting run stay on one (they all change or list one
+directory), which is what keeps the two-worker deleting run above half of
+the one-worker one.
 
 ## What the figures do not cover
 
