@@ -41,14 +41,8 @@ void gc_entry_done(GcEntry *e) {
 }
 
 int entry_list_push(EntryList *l, const GcEntry *e) {
-        if (l->n >= l->allocated) {
-                size_t a = MAX(l->allocated * 2, (size_t) 64);
-                GcEntry *v = realloc(l->v, a * sizeof(GcEntry));
-                if (!v)
-                        return -ENOMEM;
-                l->v = v;
-                l->allocated = a;
-        }
+        if (greedy_realloc(&l->v, &l->allocated, l->n + 1, sizeof(GcEntry), 64) < 0)
+                return -ENOMEM;
         l->v[l->n++] = *e;
         return 0;
 }

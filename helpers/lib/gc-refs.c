@@ -41,7 +41,7 @@ static void refs_layers_done(GcRefs *r) {
         for (size_t i = 0; i < r->n_layers; i++)
                 free(r->layers[i].path);
         r->layers = mfree(r->layers);
-        r->n_layers = 0;
+        r->n_layers = r->allocated_layers = 0;
         strset_done(&r->layer_paths);
 }
 
@@ -90,10 +90,9 @@ static int refs_log_layer(GcRefs *r, const char *path, bool present, bool read, 
         k = strset_add(&r->layer_paths, path, strlen(path));
         if (k <= 0)
                 return k;
-        l = realloc(r->layers, (r->n_layers + 1) * sizeof(RefsLayer));
-        if (!l)
+        if (greedy_realloc(&r->layers, &r->allocated_layers, r->n_layers + 1, sizeof(RefsLayer), 64) < 0)
                 return -ENOMEM;
-        r->layers = l;
+        l = r->layers;
         l[r->n_layers] = (RefsLayer) {
                 .path = strdup(path),
                 .present = present,
@@ -280,30 +279,33 @@ static int refs_walk_error(const char *path, const char *message, void *userdata
 }
 
 /* Appends m elements of size bytes at src to the array *dst of *n; the source's owner gives them up. */
-static int array_append(void *dst, size_t *n, const void *src, size_t m, size_t size) {
-        void **v = dst, *p;
-
+static int array_append(void *dst, size_t *n, size_t *allocated, const void *src, size_t m, size_t size) {
         if (m == 0)
                 return 0;
-        p = realloc(*v, (*n + m) * size);
-        if (!p)
+        if (greedy_realloc(dst, allocated, *n + m, size, 1) < 0)
                 return -ENOMEM;
-        memcpy((uint8_t *) p + *n * size, src, m * size);
-        *v = p;
+        memcpy((uint8_t *) *(void **) dst + *n * size, src, m * size);
         *n += m;
         return 0;
 }
 
 /* Moves what a worker's walk found into r. */
 static int refs_merge(GcRefs *r, GcRefs *w) {
+        size_t allocated;
+
+        /* unresolved and errors grow one at a time elsewhere: their allocation is their length. */
+        allocated = r->n_unresolved;
         if (idset_merge(&r->pinned, &w->pinned) < 0 ||
-            array_append(&r->unresolved, &r->n_unresolved, w->unresolved, w->n_unresolved, sizeof(char *)) < 0)
+            array_append(&r->unresolved, &r->n_unresolved, &allocated, w->unresolved, w->n_unresolved,
+                         sizeof(char *)) < 0)
                 return -ENOMEM;
         w->n_unresolved = 0;
-        if (array_append(&r->errors, &r->n_errors, w->errors, w->n_errors, sizeof(GcError)) < 0)
+        allocated = r->n_errors;
+        if (array_append(&r->errors, &r->n_errors, &allocated, w->errors, w->n_errors, sizeof(GcError)) < 0)
                 return -ENOMEM;
         w->n_errors = 0;
-        if (array_append(&r->layers, &r->n_layers, w->layers, w->n_layers, sizeof(RefsLayer)) < 0)
+        if (array_append(&r->layers, &r->n_layers, &r->allocated_layers, w->layers, w->n_layers,
+                         sizeof(RefsLayer)) < 0)
                 return -ENOMEM;
         w->n_layers = 0;
         r->n_overlays += w->n_overlays;

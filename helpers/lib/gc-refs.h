@@ -54,7 +54,7 @@ typedef struct GcRefs {
         /* With WalkOptions.keep_log: what the walk saw, for gc_refs_recheck(). */
         WalkLog *log;
         RefsLayer *layers;
-        size_t n_layers;
+        size_t n_layers, allocated_layers;
         StrSet layer_paths;
 } GcRefs;
 

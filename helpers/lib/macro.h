@@ -10,6 +10,7 @@
  */
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -29,6 +30,28 @@ static inline void freep(void *p) {
         free(*(void **) p);
 }
 #define _cleanup_free_ _cleanup_(freep)
+
+/*
+ * Makes room for need elements of size bytes in the array *p of *allocated,
+ * doubling (at least min_alloc): 0 or -ENOMEM (the array is then unchanged).
+ */
+static inline int greedy_realloc(void *p, size_t *allocated, size_t need, size_t size, size_t min_alloc) {
+        void **v = p, *q;
+        size_t a;
+
+        if (need <= *allocated)
+                return 0;
+        a = need > *allocated * 2 ? need : *allocated * 2;
+        a = a > min_alloc ? a : min_alloc;
+        if (a > SIZE_MAX / size)
+                return -ENOMEM;
+        q = realloc(*v, a * size);
+        if (!q)
+                return -ENOMEM;
+        *v = q;
+        *allocated = a;
+        return 0;
+}
 
 static inline void *mfree(void *p) {
         free(p);

@@ -123,7 +123,6 @@ int walk_verify(Walk *w);
 int walk_jobs_init(Walk *w, unsigned jobs, void *const *userdata);
 int walk_jobs_run(Walk *w, size_t top_index, size_t len, const WalkEntry *entries, size_t n);
 int walk_jobs_verify(Walk *w);
-void walk_jobs_stats(const Walk *w, size_t *n_dirs, size_t *n_racy, size_t *n_post);
 int walk_jobs_merge_records(Walk *w);
 void walk_jobs_pass_done(Walk *w);
 void walk_jobs_spawn(unsigned n, void *(*fn)(void *), void *args, size_t size);

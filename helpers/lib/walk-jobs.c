@@ -96,12 +96,8 @@ static int worker_begin(Walk *wk, const Walk *w, size_t top_index, size_t len, W
         if (idset_merge(&wk->careful, &w->careful) < 0)
                 return -ENOMEM;
 
-        if (wk->allocated_dirs == 0) {
-                wk->dirs = malloc(64 * sizeof(DirRecord));
-                if (!wk->dirs)
-                        return -ENOMEM;
-                wk->allocated_dirs = 64;
-        }
+        if (greedy_realloc(&wk->dirs, &wk->allocated_dirs, 1, sizeof(DirRecord), 64) < 0)
+                return -ENOMEM;
         d = &wk->dirs[0];
         *d = *top;
         d->first_file = UINT_MAX;
@@ -209,21 +205,6 @@ int walk_jobs_verify(Walk *w) {
                         w->changed = TAKE_PTR(wk->changed);
         }
         return 0;
-}
-
-void walk_jobs_stats(const Walk *w, size_t *n_dirs, size_t *n_racy, size_t *n_post) {
-        for (unsigned i = 0; i < w->n_workers; i++) {
-                const Walk *wk = &w->workers[i];
-
-                if (wk->n_dirs == 0)
-                        continue;
-                *n_dirs += wk->n_dirs - 1 + wk->n_dropped;
-                *n_post += wk->n_dropped;
-                for (size_t j = 1; j < wk->n_dirs; j++) {
-                        *n_racy += wk->dirs[j].racy;
-                        *n_post += wk->dirs[j].post;
-                }
-        }
 }
 
 /*

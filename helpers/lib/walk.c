@@ -204,15 +204,8 @@ static int record_add(Walk *w, int fd, unsigned parent, const char *name, bool v
 
         if (w->n_dirs >= WALK_MAX_DIRS)
                 return -E2BIG;
-        if (w->n_dirs >= w->allocated_dirs) {
-                size_t a = MAX(w->allocated_dirs * 2, (size_t) 64);
-
-                d = realloc(w->dirs, a * sizeof(DirRecord));
-                if (!d)
-                        return -ENOMEM;
-                w->dirs = d;
-                w->allocated_dirs = a;
-        }
+        if (greedy_realloc(&w->dirs, &w->allocated_dirs, w->n_dirs + 1, sizeof(DirRecord), 64) < 0)
+                return -ENOMEM;
         d = &w->dirs[w->n_dirs];
         *d = (DirRecord) {
                 .fd = fd,
@@ -273,15 +266,8 @@ static int log_file(Walk *w, size_t dir_index, const char *name, bool via_link, 
 
         if (!w->o->keep_log)
                 return 0;
-        if (w->n_files >= w->allocated_files) {
-                size_t a = MAX(w->allocated_files * 2, (size_t) 256);
-
-                f = realloc(w->files, a * sizeof(WalkFile));
-                if (!f)
-                        return -ENOMEM;
-                w->files = f;
-                w->allocated_files = a;
-        }
+        if (greedy_realloc(&w->files, &w->allocated_files, w->n_files + 1, sizeof(WalkFile), 256) < 0)
+                return -ENOMEM;
         f = &w->files[w->n_files];
         *f = (WalkFile) {
                 .dir = (unsigned) dir_index,
@@ -536,16 +522,9 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
                                 continue;
 
                         if (hand_out) {
-                                if (n_out >= allocated_out) {
-                                        size_t a = MAX(allocated_out * 2, (size_t) 256);
-                                        WalkEntry *v = realloc(entries, a * sizeof(WalkEntry));
-
-                                        if (!v) {
-                                                r = -ENOMEM;
-                                                goto finish;
-                                        }
-                                        entries = v;
-                                        allocated_out = a;
+                                if (greedy_realloc(&entries, &allocated_out, n_out + 1, sizeof(WalkEntry), 256) < 0) {
+                                        r = -ENOMEM;
+                                        goto finish;
                                 }
                                 e.name = strdup(de->d_name);
                                 if (!e.name) {
@@ -881,6 +860,17 @@ static size_t fd_budget(void) {
         return rl.rlim_cur > 512 ? (size_t) MIN(rl.rlim_cur - 256, (rlim_t) SIZE_MAX) : 128;
 }
 
+/* Adds the directories of w's pass, from record from on, to the stats. */
+static void walk_count(const Walk *w, size_t from, WalkStats *s) {
+        s->n_dirs += w->n_dropped;
+        s->n_post += w->n_dropped;
+        for (size_t i = from; i < w->n_dirs; i++) {
+                s->n_dirs++;
+                s->n_racy += w->dirs[i].racy;
+                s->n_post += w->dirs[i].post;
+        }
+}
+
 bool walk_clock_stepped_back(int64_t clock0, uint64_t mono0) {
         return (now_file_clock_nsec() - clock0) / 1000 + 1000000 < (int64_t) (now_monotonic_usec() - mono0);
 }
@@ -999,13 +989,10 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                         continue;
                 }
                 if (!w.changed) {
-                        stats.n_dirs = w.n_dirs + w.n_dropped;
-                        stats.n_post = w.n_dropped;
-                        for (size_t i = 0; i < w.n_dirs; i++) {
-                                stats.n_racy += w.dirs[i].racy;
-                                stats.n_post += w.dirs[i].post;
-                        }
-                        walk_jobs_stats(&w, &stats.n_dirs, &stats.n_racy, &stats.n_post);
+                        walk_count(&w, 0, &stats);
+                        /* A worker's record 0 is its copy of boxes/, counted once, here. */
+                        for (unsigned i = 0; i < w.n_workers; i++)
+                                walk_count(&w.workers[i], 1, &stats);
                         if (o->keep_log) {
                                 r = log_take(&w, &stats.log);
                                 if (r < 0)

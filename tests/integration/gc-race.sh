@@ -36,11 +36,7 @@ set -uo pipefail
 . "$(dirname "$0")/tap.sh"
 
 GC="${BOXLITE_GC:?}"
-command -v qemu-img >/dev/null || skip_all "qemu-img not installed (apt-get install qemu-utils)"
-command -v jq >/dev/null || skip_all "jq not installed"
-command -v strace >/dev/null || skip_all "strace not installed"
-strace -qq -o /dev/null -e trace=renameat2 -e inject=renameat2:delay_exit=1 true 2>/dev/null ||
-        skip_all "strace cannot inject delays here (ptrace not permitted?)"
+require_rename_delay
 
 GRACE=2            # seconds: --grace of every run
 RENAME_DELAY_US=500000

@@ -27,6 +27,15 @@ skip_all() {
         exit 77
 }
 
+# The tools of the tests that hold a GC run at its renames: skips the file without them.
+require_rename_delay() {
+        command -v qemu-img >/dev/null || skip_all "qemu-img not installed (apt-get install qemu-utils)"
+        command -v jq >/dev/null || skip_all "jq not installed"
+        command -v strace >/dev/null || skip_all "strace not installed"
+        strace -qq -o /dev/null -e trace=renameat2 -e inject=renameat2:delay_exit=1 true 2>/dev/null ||
+                skip_all "strace cannot inject delays here (ptrace not permitted?)"
+}
+
 diag() {
         sed 's/^/# /' <<<"$*"
 }
