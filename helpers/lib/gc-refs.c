@@ -71,6 +71,7 @@ static void refs_reset(GcRefs *r) {
 void gc_refs_done(GcRefs *r) {
         refs_reset(r);
         walk_log_free(r->log);
+        strv_freep(&r->mounts);
         *r = (GcRefs) {};
 }
 
@@ -381,6 +382,8 @@ int gc_refs_collect(const char *home, FileId images, const WalkOptions *wo, GcRe
         q = home_walk(home, &o, &callbacks, &r, &stats);
         q = refs_workers_merge(&r, workers, userdata, o.jobs, q);
         r.log = TAKE_PTR(stats.log);
+        r.n_boxes = stats.n_boxes;
+        r.mounts = TAKE_PTR(stats.mounts);
         if (q == -EAGAIN) {
                 q = refs_error(&r, home, "the home never held still: %u walks in a row saw it change (%s)",
                                stats.passes, strna(stats.unstable));

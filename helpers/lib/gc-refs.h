@@ -47,6 +47,8 @@ typedef struct GcRefs {
         GcError *errors;
         size_t n_errors;
         unsigned passes;     /* walk passes, see walk.h */
+        size_t n_boxes;      /* entries of boxes/ the accepted walk listed (WalkStats.n_boxes) */
+        char **mounts;       /* the mount points it crossed (WalkStats.mounts), NULL-terminated */
         StrSet known;        /* "<declared format>\n<full backing name>" of names that ended a complete chain */
         char *key;           /* buffer for a key of known */
         size_t key_allocated;

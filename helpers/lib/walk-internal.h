@@ -69,6 +69,8 @@ typedef struct Walk {
         FileId ancestors[WALK_MAX_DEPTH + 2];
         unsigned n_ancestors;
         bool top_absent[_WALK_PART_MAX];     /* boxes/ or bases/ did not exist */
+        size_t n_box_entries;                /* entries of boxes/, the reserve not counted */
+        dev_t home_dev;
 
         WalkPart part;
         size_t box_len;                      /* under boxes/: length of "<home>/boxes/<box>" in path */

@@ -179,6 +179,7 @@ void walk_pass_done(Walk *w) {
         w->n_files = 0;
         idset_done(&w->seen);
         w->n_ancestors = 0;
+        w->n_box_entries = 0;
         w->box = mfree(w->box);
         w->changed = mfree(w->changed);
         w->unproven = false;
@@ -520,6 +521,8 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
                         /* The monitor's reserve is neither an overlay nor a directory to walk. */
                         if (w->dirs[index].parent == UINT_MAX && streq(de->d_name, WALK_RESERVE_NAME))
                                 continue;
+                        if (w->dirs[index].parent == UINT_MAX && w->part == WALK_PART_BOXES)
+                                w->n_box_entries++;
 
                         if (hand_out) {
                                 if (greedy_realloc(&entries, &allocated_out, n_out + 1, sizeof(WalkEntry), 256) < 0) {
@@ -871,6 +874,33 @@ static void walk_count(const Walk *w, size_t from, WalkStats *s) {
         }
 }
 
+/*
+ * The mount points of w's records from record from on: a directory on another
+ * device than its parent (a top: than the home). A post-proven record carries
+ * its parent's device, proven its own; a mount point never proves itself so,
+ * it is stat'ed, so the dropped records hold none.
+ */
+static int walk_mounts(const Walk *w, size_t from, char ***mounts, size_t *n) {
+        for (size_t i = from; i < w->n_dirs; i++) {
+                const DirRecord *d = &w->dirs[i];
+                dev_t above = d->parent == UINT_MAX ? w->home_dev : w->dirs[d->parent].dev;
+                char *path, **l;
+
+                if (d->dev == above)
+                        continue;
+                path = walk_record_path(w->home, w->dirs, i, NULL);
+                l = path ? realloc(*mounts, (*n + 2) * sizeof(char *)) : NULL;
+                if (!l) {
+                        free(path);
+                        return -ENOMEM;
+                }
+                l[(*n)++] = path;
+                l[*n] = NULL;
+                *mounts = l;
+        }
+        return 0;
+}
+
 bool walk_clock_stepped_back(int64_t clock0, uint64_t mono0) {
         return (now_file_clock_nsec() - clock0) / 1000 + 1000000 < (int64_t) (now_monotonic_usec() - mono0);
 }
@@ -921,6 +951,8 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                 .home_fd = -1,
         };
         WalkStats stats = {};
+        struct stat home_st;
+        size_t n_mounts = 0;
         int r = 0;
 
         if (!home || !cb || !cb->overlay)
@@ -929,6 +961,12 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
         w.home_fd = open(home, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
         if (w.home_fd < 0)
                 return -errno;
+        if (fstat(w.home_fd, &home_st) < 0) {
+                r = -errno;
+                walk_done(&w);
+                return r;
+        }
+        w.home_dev = home_st.st_dev;
         w.fd_budget = fd_budget();
         if (o->test_fd_budget > 0)
                 w.fd_budget = o->test_fd_budget;
@@ -993,6 +1031,12 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
                         /* A worker's record 0 is its copy of boxes/, counted once, here. */
                         for (unsigned i = 0; i < w.n_workers; i++)
                                 walk_count(&w.workers[i], 1, &stats);
+                        stats.n_boxes = w.n_box_entries;
+                        r = walk_mounts(&w, 0, &stats.mounts, &n_mounts);
+                        for (unsigned i = 0; i < w.n_workers && r >= 0; i++)
+                                r = walk_mounts(&w.workers[i], 1, &stats.mounts, &n_mounts);
+                        if (r < 0)
+                                break;
                         if (o->keep_log) {
                                 r = log_take(&w, &stats.log);
                                 if (r < 0)
@@ -1017,5 +1061,7 @@ int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb
 
 void walk_stats_done(WalkStats *s) {
         s->unstable = mfree(s->unstable);
+        strv_freep(&s->mounts);
+        s->mounts = NULL;
         s->log = walk_log_free(s->log);
 }

@@ -139,6 +139,9 @@ typedef struct WalkStats {
         size_t n_racy;              /* of those, listed again because their times were too recent */
         size_t n_post;              /* of those, proven by their times after the pass (not stat'ed before) */
         unsigned n_unproven;        /* passes walked again because a post-proven directory proved nothing */
+        size_t n_boxes;             /* entries of boxes/ in the accepted view (the reserve not counted) */
+        char **mounts;              /* NULL-terminated: directories of the accepted view on another device
+                                     * than the directory (or home) above them, boxes/ and bases/ included */
         WalkLog *log;               /* keep_log: what the accepted pass saw */
         char *unstable;             /* -EAGAIN: what changed in the last pass */
 } WalkStats;
