@@ -454,7 +454,7 @@ static int home_usage(const char *home, bool *all_complete) {
                 log_error("'%s': %s", scan.errors[i].path, scan.errors[i].message);
         }
         for (size_t i = 0; i < scan.n_overlays; i++)
-                if (scan.overlays[i].chain && !chain_complete(scan.overlays[i].chain)) {
+                if (!scan.overlays[i].forgotten && scan.overlays[i].chain && !chain_complete(scan.overlays[i].chain)) {
                         *all_complete = false;
                         log_warning("'%s': backing chain incomplete: %s", scan.overlays[i].path,
                                     strna(scan.overlays[i].chain->error_reason));

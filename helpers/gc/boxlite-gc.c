@@ -249,6 +249,8 @@ static int print_json(const GcResult *r) {
         json_stream_array_end(&s);
         json_stream_member(&s, "overlays", json_u64(r->n_overlays));
         json_stream_member(&s, "walk_passes", json_u64(r->walk_passes));
+        json_stream_member(&s, "walk_rounds", json_u64(r->walk_rounds));
+        json_stream_member(&s, "walk_rewalked", json_u64(r->walk_rewalked));
         if (r->rechecked) {
                 json_object *rc = json_object_new_object();
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@ int gc_errors_add(GcError **errors, size_t *n, const char *path, char *message) 
                 return -ENOMEM;
         }
         *errors = e;
-        e[(*n)++] = (GcError) { .path = p, .error = message };
+        e[(*n)++] = (GcError) { .path = p, .error = message, .unit = UINT_MAX };
         return 0;
 }
 
@@ -121,16 +122,42 @@ bool gc_refs_mention(const GcRefs *r, const char *name) {
         return false;
 }
 
-_printf_(3, 4) static int refs_error(GcRefs *r, const char *path, const char *format, ...) {
+_printf_(4, 5) static int refs_error(GcRefs *r, unsigned unit, const char *path, const char *format, ...) {
         va_list ap;
         char *s;
+        int q;
 
         r->complete = false;
         va_start(ap, format);
         if (vasprintf(&s, format, ap) < 0)
                 s = NULL;
         va_end(ap);
-        return gc_errors_add(&r->errors, &r->n_errors, path, s);
+        q = gc_errors_add(&r->errors, &r->n_errors, path, s);
+        if (q >= 0)
+                r->errors[r->n_errors - 1].unit = unit;
+        return q;
+}
+
+/*
+ * The walk forgot a unit (it changed, or left boxes/): its errors are void.
+ * Its pins stay: a pin the view no longer needs keeps an image one run
+ * longer, which is safe; the walk counts the overlays of its view itself.
+ */
+static int refs_forget(unsigned unit, void *userdata) {
+        GcRefs *r = userdata;
+        size_t k = 0;
+
+        for (size_t i = 0; i < r->n_errors; i++) {
+                if (r->errors[i].unit == unit) {
+                        free(r->errors[i].path);
+                        free(r->errors[i].error);
+                        continue;
+                }
+                r->errors[k++] = r->errors[i];
+        }
+        r->n_errors = k;
+        r->complete = k == 0;
+        return 0;
 }
 
 static int refs_add_unresolved(GcRefs *r, const char *name) {
@@ -269,14 +296,14 @@ static int refs_overlay(const WalkOverlay *o, void *userdata) {
                         if (q < 0)
                                 return q;
                 }
-                return refs_error(r, o->path, "backing chain incomplete (%s): %s", chain_error_to_string(c->error),
+                return refs_error(r, o->unit, o->path, "backing chain incomplete (%s): %s", chain_error_to_string(c->error),
                                   c->error_reason);
         }
         return refs_learn_chain(r, c);
 }
 
-static int refs_walk_error(const char *path, const char *message, void *userdata) {
-        return refs_error(userdata, path, "%s", message);
+static int refs_walk_error(const char *path, const char *message, unsigned unit, void *userdata) {
+        return refs_error(userdata, unit, path, "%s", message);
 }
 
 /* Appends m elements of size bytes at src to the array *dst of *n; the source's owner gives them up. */
@@ -366,6 +393,7 @@ int gc_refs_collect(const char *home, FileId images, const WalkOptions *wo, GcRe
                 .begin = refs_begin,
                 .overlay = refs_overlay,
                 .error = refs_walk_error,
+                .forget = refs_forget,
         };
         GcRefs r = { .complete = true, .keep_log = wo && wo->keep_log, .images = images };
         WalkOptions o = wo ? *wo : (WalkOptions) {};
@@ -383,10 +411,15 @@ int gc_refs_collect(const char *home, FileId images, const WalkOptions *wo, GcRe
         q = refs_workers_merge(&r, workers, userdata, o.jobs, q);
         r.log = TAKE_PTR(stats.log);
         r.n_boxes = stats.n_boxes;
+        r.n_overlays = stats.n_overlays;
+        r.rounds = stats.rounds;
+        r.n_rewalked = stats.n_rewalked;
         r.mounts = TAKE_PTR(stats.mounts);
         if (q == -EAGAIN) {
-                q = refs_error(&r, home, "the home never held still: %u walks in a row saw it change (%s)",
-                               stats.passes, strna(stats.unstable));
+                q = refs_error(&r, UINT_MAX, home,
+                               "the home never held still: it was still changing after %u rounds of walking "
+                               "again what changed, within %u pass(es) (the last change: %s)",
+                               stats.rounds, stats.passes, strna(stats.unstable));
                 r.passes = stats.passes;
         }
         walk_stats_done(&stats);

@@ -48,6 +48,8 @@ typedef struct GcRefs {
         size_t n_errors;
         unsigned passes;     /* walk passes, see walk.h */
         size_t n_boxes;      /* entries of boxes/ the accepted walk listed (WalkStats.n_boxes) */
+        unsigned rounds;     /* rounds of the accepted pass (WalkStats.rounds) */
+        size_t n_rewalked;   /* units it walked again */
         char **mounts;       /* the mount points it crossed (WalkStats.mounts), NULL-terminated */
         StrSet known;        /* "<declared format>\n<full backing name>" of names that ended a complete chain */
         char *key;           /* buffer for a key of known */

@@ -47,6 +47,8 @@ void gc_options_from_env(GcOptions *o) {
         o->test_kill_after_aside = !!getenv("BOXLITE_GC_TEST_KILL_AFTER_ASIDE");
         o->test_no_consistency = !!getenv("BOXLITE_GC_TEST_NO_CONSISTENCY");
         o->test_all_careful = !!getenv("BOXLITE_GC_TEST_ALL_CAREFUL");
+        o->test_churn = getenv("BOXLITE_GC_TEST_CHURN");
+        o->test_no_time_bound = !!getenv("BOXLITE_GC_TEST_NO_TIME_BOUND");
 }
 
 unsigned gc_jobs(unsigned jobs) {
@@ -63,6 +65,8 @@ static WalkOptions walk_options(const Run *run) {
                 .jobs = gc_jobs(run->o->jobs),
                 .test_no_consistency = run->o->test_no_consistency,
                 .test_all_careful = run->o->test_all_careful,
+                .test_churn = run->o->test_churn,
+                .test_no_time_bound = run->o->test_no_time_bound,
                 /* A deleting run rechecks this walk's log instead of walking again. */
                 .keep_log = !run->o->dry_run && !run->o->test_no_recheck,
         };
@@ -565,6 +569,8 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                 goto finish;
         res->n_overlays = refs.n_overlays;
         res->walk_passes = refs.passes;
+        res->walk_rounds = refs.rounds;
+        res->walk_rewalked = refs.n_rewalked;
         run.now = now_file_clock_nsec();
         if (!refs.complete) {
                 res->fail_closed = true;

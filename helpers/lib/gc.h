@@ -82,6 +82,7 @@ static inline uint64_t gc_entry_freed_allocated(const GcEntry *e) {
 typedef struct GcError {
         char *path;
         char *error;
+        unsigned unit;       /* the walk's unit it was found in (WalkOverlay.unit); UINT_MAX none */
 } GcError;
 
 typedef struct GcPlanEntry {
@@ -110,6 +111,8 @@ typedef struct GcOptions {
         bool test_kill_after_aside;
         bool test_no_consistency;   /* the walk trusts what it listed (walk.h) */
         bool test_all_careful;      /* the walk stats every directory before listing it (walk.h) */
+        const char *test_churn;     /* renames at fixed points of the walk (WalkOptions.test_churn) */
+        bool test_no_time_bound;    /* the walk's rounds bounded by their number only */
 } GcOptions;
 
 typedef struct GcResult {
@@ -125,6 +128,8 @@ typedef struct GcResult {
         size_t n_put_back;          /* orphans put back after the second walk */
         size_t n_overlays;
         unsigned walk_passes;       /* passes of the (first) walk; more than one: the home moved */
+        unsigned walk_rounds;       /* rounds of its accepted pass: more than one, what changed was walked again */
+        size_t walk_rewalked;       /* entries of boxes/ and bases/ walked again */
         bool rechecked;             /* a deleting run took its second look */
         bool recheck_walked;        /* ... by walking the home again in full (the first walk's log did not hold) */
         size_t recheck_reread;      /* ... files it read again (their times could not prove them unchanged) */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +62,15 @@ static int scan_learn(Scan *sc, const Chain *c, size_t index) {
         return 0;
 }
 
+static void overlay_free(HomeOverlay *o) {
+        free(o->path);
+        free(o->box);
+        chain_free(o->chain);
+}
+
 static void scan_reset(HomeScan *s) {
-        for (size_t i = 0; i < s->n_overlays; i++) {
-                free(s->overlays[i].path);
-                free(s->overlays[i].box);
-                chain_free(s->overlays[i].chain);
-        }
+        for (size_t i = 0; i < s->n_overlays; i++)
+                overlay_free(&s->overlays[i]);
         s->overlays = mfree(s->overlays);
         s->n_overlays = 0;
         for (size_t i = 0; i < s->n_errors; i++) {
@@ -112,6 +116,7 @@ static int scan_overlay(const WalkOverlay *o, void *userdata) {
                 .box = o->box ? strdup(o->box) : NULL,
                 .part = o->part,
                 .st = *o->st,
+                .unit = o->unit,
         };
         sc->s.n_overlays++;
         if (!h->path || (o->box && !h->box))
@@ -132,19 +137,56 @@ static int scan_overlay(const WalkOverlay *o, void *userdata) {
         return r < 0 ? r : 0;
 }
 
-static int scan_add_error(HomeScan *s, const char *path, const char *message) {
+static int scan_add_error(HomeScan *s, const char *path, const char *message, unsigned unit) {
         HomeError *e = realloc(s->errors, (s->n_errors + 1) * sizeof(HomeError));
 
         if (!e)
                 return -ENOMEM;
         s->errors = e;
-        e[s->n_errors] = (HomeError) { .path = strdup(path), .message = strdup(message) };
+        e[s->n_errors] = (HomeError) { .path = strdup(path), .message = strdup(message), .unit = unit };
         s->n_errors++;
         return e[s->n_errors - 1].path && e[s->n_errors - 1].message ? 0 : -ENOMEM;
 }
 
-static int scan_error(const char *path, const char *message, void *userdata) {
-        return scan_add_error(&((Scan *) userdata)->s, path, message);
+static int scan_error(const char *path, const char *message, unsigned unit, void *userdata) {
+        return scan_add_error(&((Scan *) userdata)->s, path, message, unit);
+}
+
+/*
+ * The walk forgot a unit: its errors go, and so do its overlays; with
+ * resolve_once they stay, marked, since a later chain may go on in theirs
+ * (what a layer is does not depend on which overlay reached it).
+ */
+static int scan_forget(unsigned unit, void *userdata) {
+        Scan *sc = userdata;
+        HomeScan *s = &sc->s;
+        size_t k = 0;
+
+        for (size_t i = 0; i < s->n_errors; i++) {
+                if (s->errors[i].unit == unit) {
+                        free(s->errors[i].path);
+                        free(s->errors[i].message);
+                        continue;
+                }
+                s->errors[k++] = s->errors[i];
+        }
+        s->n_errors = k;
+
+        for (size_t i = 0; i < s->n_overlays; i++)
+                if (s->overlays[i].unit == unit)
+                        s->overlays[i].forgotten = true;
+        if (sc->resolve_once)
+                return 0;
+        k = 0;
+        for (size_t i = 0; i < s->n_overlays; i++) {
+                if (s->overlays[i].forgotten) {
+                        overlay_free(&s->overlays[i]);
+                        continue;
+                }
+                s->overlays[k++] = s->overlays[i];
+        }
+        s->n_overlays = k;
+        return 0;
 }
 
 static int cmp_overlay(const void *a, const void *b) {
@@ -156,6 +198,7 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool resolve_
                 .begin = scan_begin,
                 .overlay = scan_overlay,
                 .error = scan_error,
+                .forget = scan_forget,
         };
         static const ChainOptions default_options = {};
         Scan sc = { .chain_options = chain_options ?: &default_options, .resolve_once = resolve_once };
@@ -166,11 +209,13 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool resolve_
         if (r == -EAGAIN) {
                 _cleanup_free_ char *m = NULL;
 
-                if (asprintf(&m, "the home never held still: %u walks in a row saw it change (%s)", stats.passes,
-                             strna(stats.unstable)) < 0)
+                if (asprintf(&m,
+                             "the home never held still: it was still changing after %u rounds of walking "
+                             "again what changed, within %u pass(es) (the last change: %s)",
+                             stats.rounds, stats.passes, strna(stats.unstable)) < 0)
                         r = -ENOMEM;
                 else
-                        r = scan_add_error(&sc.s, home, m);
+                        r = scan_add_error(&sc.s, home, m, UINT_MAX);
         }
         walk_stats_done(&stats);
         strset_done(&sc.known);

@@ -30,11 +30,14 @@ typedef struct HomeOverlay {
         /* chain->stopped_at_known: the chain goes on as overlays[next_overlay]'s from layer next_layer */
         size_t next_overlay;
         size_t next_layer;
+        unsigned unit;    /* the walk's unit (WalkOverlay.unit) */
+        bool forgotten;   /* resolve_once: a unit the walk forgot; kept only as where other chains go on */
 } HomeOverlay;
 
 typedef struct HomeError {
         char *path;
         char *message;
+        unsigned unit;
 } HomeError;
 
 typedef struct HomeScan {

@@ -18,7 +18,10 @@ typedef struct FileId {
 
 typedef struct IdSet {
         FileId *slots;       /* (0, 0): empty */
+        unsigned *owners;    /* idset_claim(): who claimed each slot's identity; NULL until then */
+        bool with_owners;    /* claimed into while empty: owners kept */
         bool has_zero;       /* the identity (0, 0) is in the set */
+        unsigned zero_owner;
         size_t n, allocated; /* allocated is a power of two */
 } IdSet;
 
@@ -27,3 +30,11 @@ bool idset_contains(const IdSet *s, dev_t dev, ino_t ino);
 /* Adds every identity of src to dst: 0 or -ENOMEM. */
 int idset_merge(IdSet *dst, const IdSet *src);
 void idset_done(IdSet *s);
+/*
+ * Claims an identity for owner: 1 when it was new, or its owner is one that
+ * released(owner, userdata) says gave its claims up (then owner takes it over);
+ * 0 when another owner holds it; -ENOMEM. A set claimed into holds owners for
+ * every identity (idset_add() gives them owner 0).
+ */
+int idset_claim(IdSet *s, dev_t dev, ino_t ino, unsigned owner, bool (*released)(unsigned owner, const void *userdata),
+                const void *userdata);

@@ -277,7 +277,7 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
         for (size_t i = 0; i < scan->n_overlays; i++) {
                 const HomeOverlay *o = &scan->overlays[i];
 
-                if (o->part != WALK_PART_BASES || !o->chain || o->chain->n_layers == 0)
+                if (o->forgotten || o->part != WALK_PART_BASES || !o->chain || o->chain->n_layers == 0)
                         continue;
                 if (!tally_get(&bases, &o->chain->layers[0], true) ||
                     idset_add(&base_ids, o->st.st_dev, o->st.st_ino) < 0)
@@ -305,7 +305,7 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
                 size_t bi;
                 int fresh;
 
-                if (o->part != WALK_PART_BOXES || !o->box)
+                if (o->forgotten || o->part != WALK_PART_BOXES || !o->box)
                         continue;
                 if (u.n_boxes == 0 || !streq(u.boxes[u.n_boxes - 1].box, o->box)) {
                         u.boxes[u.n_boxes].box = strdup(o->box);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "idset.h"
+#include "strset.h"
 #include "walk.h"
 
 /* Listing buffer of one directory level; 32 KiB is what glibc's opendir() uses. */
@@ -26,10 +27,29 @@ typedef struct WalkFile {
         struct timespec mtime, ctime;
 } WalkFile;
 
+/*
+ * An entry of boxes/ or bases/ as a listing of that top named it, and all that
+ * was walked under it: the walk's unit of change. A change seen in it marks
+ * it changed; the next round forgets it and walks its name again.
+ */
+typedef struct WalkUnit {
+        char *name;
+        uint64_t ino;
+        unsigned char type;
+        WalkPart part;
+        bool live;           /* in the view */
+        bool changed;        /* this round saw a change in it (or a directory its times cannot prove) */
+        bool listed;         /* in the top's new listing (a round that lists the top again) */
+        bool gone;           /* not in it: leaves the view */
+        bool rewalk;         /* forgotten after a change: walked again by its name next round */
+        size_t n_overlays;
+} WalkUnit;
+
 /* What a directory looked like when it was listed; checked again after the pass. */
 typedef struct DirRecord {
         int fd;              /* kept open until the pass is verified */
         unsigned parent;     /* index of the parent record; UINT_MAX for a top (boxes/, bases/) */
+        unsigned unit;       /* the unit it belongs to; UINT_MAX for a top */
         char *name;          /* name in the parent (for a top: "boxes" or "bases") */
         bool via_link;       /* reached by following a symbolic link named name */
         bool racy;           /* times too recent to prove anything: list again */
@@ -51,6 +71,7 @@ typedef struct WalkEntry {
         char *name;
         uint64_t ino;
         unsigned char type;
+        unsigned unit;
 } WalkEntry;
 
 typedef struct WalkShared WalkShared;
@@ -65,7 +86,20 @@ typedef struct Walk {
         DirRecord *dirs;
         size_t n_dirs, allocated_dirs;
         size_t n_dropped;                    /* post-proven records given back (not keep_log) */
-        IdSet seen;                          /* directories walked in this pass */
+        IdSet seen;                          /* directories walked, each claimed by its unit (idset_claim()) */
+        struct Walk *root;                   /* the main walk (a worker's, or itself): it holds the units */
+        WalkUnit *units;                     /* the main walk: every unit of the pass, by id */
+        size_t n_units, allocated_units;
+        unsigned unit;                       /* the unit being walked, UINT_MAX none */
+        unsigned round;                      /* rounds of this pass, 1 the first */
+        bool top_changed[_WALK_PART_MAX];    /* boxes/ or bases/ changed: listed again next round */
+        bool restart;                        /* a top appeared, vanished or was replaced: the pass starts over */
+        char *round_why;                     /* the first change this round saw */
+        char *last_why;                      /* ... and the round before's */
+        StrSet unit_index;                   /* "<part>/<name>" -> unit, of the live units (walk_unit_keep()) */
+        bool unit_index_built;
+        size_t n_rewalked;                   /* units walked in rounds after the first */
+        uint64_t hooks_fired;                /* test hooks (walk-hooks.c) that acted this round */
         FileId ancestors[WALK_MAX_DEPTH + 2];
         unsigned n_ancestors;
         bool top_absent[_WALK_PART_MAX];     /* boxes/ or bases/ did not exist */
@@ -82,7 +116,7 @@ typedef struct Walk {
         size_t fd_budget;                    /* directory fds kept open at most (RLIMIT_NOFILE) */
         size_t n_open;
         struct timespec racy_since;          /* times at or after this are racy */
-        char *changed;                       /* set: the pass is thrown away, and why */
+        char *changed;                       /* set: the unit being walked is abandoned, and why */
 
         IdSet careful;                       /* directories (parent's st_dev, listed d_ino) stat'ed before listing */
         bool all_careful;                    /* every directory is */
@@ -117,10 +151,23 @@ struct WalkLog {
 bool walk_local_times(Walk *w, int fd, dev_t dev);
 /* walk.c, for the workers (walk-jobs.c). */
 int walk_listed_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e, size_t len, unsigned depth);
+int walk_unit_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e, size_t len, unsigned depth, bool top);
 int walk_claim_dir(Walk *w, FileId id);
 void walk_pass_done(Walk *w);
 void walk_done(Walk *w);
 int walk_verify(Walk *w);
+int walk_top(Walk *w, WalkPart part);
+int walk_relist_top(Walk *w, WalkPart part);
+void walk_unit_end(Walk *w);
+int walk_note_change(Walk *w, unsigned unit, WalkPart part, const char *why);
+int walk_unit_add(Walk *w, WalkPart part, const char *name, uint64_t ino, unsigned char type, unsigned *ret);
+bool walk_unit_released(unsigned unit, const void *userdata);
+int walk_unit_keep(Walk *w, WalkPart part, const char *name, uint64_t ino, unsigned char type);
+void walk_units_unlisted(Walk *w, WalkPart part, size_t first_new);
+int walk_units_forget(Walk *w);
+void walk_units_done(Walk *w);
+int walk_rewalk_units(Walk *w, WalkPart part);
+void walk_test_hook(Walk *w, const char *point, const char *name);
 /* walk-jobs.c: walks the listed entries of boxes/ (record top_index, path length len) with w's workers. */
 int walk_jobs_init(Walk *w, unsigned jobs, void *const *userdata);
 int walk_jobs_run(Walk *w, size_t top_index, size_t len, const WalkEntry *entries, size_t n);

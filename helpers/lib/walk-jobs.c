@@ -38,7 +38,7 @@ struct WalkShared {
         size_t n_entries;
         size_t len;                  /* length of "<home>/boxes" in the paths */
         atomic_size_t next;
-        atomic_bool stop;            /* a worker saw a change or failed: the others stop taking entries */
+        atomic_bool stop;            /* a worker failed: the others stop taking entries */
 };
 
 typedef struct Worker {
@@ -73,20 +73,22 @@ int walk_claim_dir(Walk *w, FileId id) {
         int r;
 
         if (!w->shared)
-                return idset_add(&w->seen, id.dev, id.ino);
+                return idset_claim(&w->seen, id.dev, id.ino, w->unit, walk_unit_released, w->root);
         pthread_mutex_lock(&w->shared->lock);
-        r = idset_add(w->shared->seen, id.dev, id.ino);
+        r = idset_claim(w->shared->seen, id.dev, id.ino, w->unit, walk_unit_released, w->root);
         pthread_mutex_unlock(&w->shared->lock);
         return r;
 }
 
 /* A worker's pass starts where the main walk stands: inside boxes/ (record top_index), path "<home>/boxes". */
-static int worker_begin(Walk *wk, const Walk *w, size_t top_index, size_t len, WalkShared *shared) {
+static int worker_begin(Walk *wk, Walk *w, size_t top_index, size_t len, WalkShared *shared) {
         const DirRecord *top = &w->dirs[top_index];
         DirRecord *d;
 
         walk_pass_done(wk);
         wk->shared = shared;
+        wk->root = w;
+        wk->unit = UINT_MAX;
         wk->racy_since = w->racy_since;
         wk->clock0 = w->clock0;
         wk->mono0 = w->mono0;
@@ -136,8 +138,8 @@ static void *worker_run(void *userdata) {
 
                 if (i >= sh->n_entries)
                         break;
-                r = walk_listed_entry(wk, wk->dirs[0].fd, 0, &sh->entries[i], sh->len, 0);
-                if (r < 0 || wk->changed) {
+                r = walk_unit_entry(wk, wk->dirs[0].fd, 0, &sh->entries[i], sh->len, 0, /* top= */ true);
+                if (r < 0) {
                         atomic_store(&sh->stop, true);
                         break;
                 }
@@ -179,8 +181,9 @@ int walk_jobs_run(Walk *w, size_t top_index, size_t len, const WalkEntry *entrie
                 wk->shared = NULL;
                 if (r >= 0 && k[i].r < 0)
                         r = k[i].r;
-                if (wk->changed && !w->changed)
-                        w->changed = TAKE_PTR(wk->changed);
+                if (wk->round_why && !w->round_why)
+                        w->round_why = TAKE_PTR(wk->round_why);
+                wk->round_why = mfree(wk->round_why);
                 w->unproven = w->unproven || wk->unproven;
                 if (r >= 0 && idset_merge(&w->careful, &wk->careful) < 0)
                         r = -ENOMEM;
@@ -192,17 +195,18 @@ int walk_jobs_run(Walk *w, size_t top_index, size_t len, const WalkEntry *entrie
 
 /* After the pass, with the main walk's: every worker's directories must still be what it listed. */
 int walk_jobs_verify(Walk *w) {
-        for (unsigned i = 0; i < w->n_workers && !w->changed; i++) {
+        for (unsigned i = 0; i < w->n_workers; i++) {
                 Walk *wk = &w->workers[i];
                 int r;
 
-                if (wk->n_dirs == 0)
+                if (wk->n_dirs <= 1)
                         continue;
                 r = walk_verify(wk);
                 if (r < 0)
                         return r;
-                if (wk->changed)
-                        w->changed = TAKE_PTR(wk->changed);
+                if (wk->round_why && !w->round_why)
+                        w->round_why = TAKE_PTR(wk->round_why);
+                wk->round_why = mfree(wk->round_why);
         }
         return 0;
 }

@@ -112,7 +112,7 @@ _printf_(3, 4) static int walk_error(Walk *w, const char *path, const char *form
                 return -ENOMEM;
         if (!w->cb->error)
                 return 0;
-        return w->cb->error(path, s, w->userdata);
+        return w->cb->error(path, s, w->unit, w->userdata);
 }
 
 /*
@@ -182,15 +182,23 @@ void walk_pass_done(Walk *w) {
         w->n_box_entries = 0;
         w->box = mfree(w->box);
         w->changed = mfree(w->changed);
+        w->round_why = mfree(w->round_why);
+        w->last_why = mfree(w->last_why);
         w->unproven = false;
+        w->restart = false;
+        w->unit = UINT_MAX;
+        w->round = 1;
+        w->n_rewalked = 0;
+        walk_units_done(w);
         for (size_t i = 0; i < _WALK_PART_MAX; i++)
-                w->top_absent[i] = false;
+                w->top_absent[i] = w->top_changed[i] = false;
 }
 
 void walk_done(Walk *w) {
         walk_pass_done(w);
         walk_jobs_done(w);
         idset_done(&w->careful);
+        free(w->units);
         free(w->dirs);
         free(w->files);
         free(w->path);
@@ -211,6 +219,7 @@ static int record_add(Walk *w, int fd, unsigned parent, const char *name, bool v
         *d = (DirRecord) {
                 .fd = fd,
                 .parent = parent,
+                .unit = w->unit,
                 .name = strdup(name),
                 .via_link = via_link,
                 .post = !st,
@@ -298,6 +307,7 @@ static int walk_overlay(Walk *w, int dir_fd, size_t dir_index, const char *name,
                 .via_link = via_link,
                 .part = w->part,
                 .box = w->box,
+                .unit = w->unit,
                 .dev = st->st_dev,
                 .ino = st->st_ino,
                 .fd = fd,
@@ -308,6 +318,8 @@ static int walk_overlay(Walk *w, int dir_fd, size_t dir_index, const char *name,
         r = w->cb->overlay(&o, w->userdata);
         if (r == WALK_CHANGED)
                 return walk_changed(w, "'%s' vanished or was replaced while it was walked", w->path);
+        if (r >= 0 && w->unit != UINT_MAX && w->root)
+                w->root->units[w->unit].n_overlays++;
         return r;
 }
 
@@ -412,7 +424,7 @@ static int walk_entry(Walk *w, int dir_fd, size_t dir_index, const char *name, u
                 listed = (FileId) { w->dirs[dir_index].dev, (ino_t) d_ino };
                 /* A directory not known to be racy is proven by its times after the pass, unstat'ed now. */
                 if (!w->all_careful && !w->o->test_no_consistency && w->dirs[dir_index].local_times &&
-                    !idset_contains(&w->careful, listed.dev, listed.ino))
+                    w->root->round <= 1 && !idset_contains(&w->careful, listed.dev, listed.ino))
                         return walk_dir(w, TAKE_FD(fd), NULL, listed, (unsigned) dir_index, name,
                                         /* via_link= */ false, len, depth + 1);
                 if (fstat(fd, &st) < 0)
@@ -467,6 +479,20 @@ int walk_listed_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e,
         return r;
 }
 
+/* An entry of a listing; one of a top is a unit of its own, walked with the test hooks around it. */
+int walk_unit_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e, size_t len, unsigned depth, bool top) {
+        int r;
+
+        if (!top)
+                return walk_listed_entry(w, dir_fd, dir_index, e, len, depth);
+        w->unit = e->unit;
+        walk_test_hook(w, "before", e->name);
+        r = walk_listed_entry(w, dir_fd, dir_index, e, len, depth);
+        walk_test_hook(w, "after", e->name);
+        walk_unit_end(w);
+        return r;
+}
+
 static void entries_free(WalkEntry *v, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(v[i].name);
@@ -479,7 +505,8 @@ static void entries_free(WalkEntry *v, size_t n) {
  */
 static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *ret_hash, uint64_t *ret_n) {
         int fd = w->dirs[index].fd;
-        bool hand_out = w->n_workers > 1 && w->part == WALK_PART_BOXES && w->dirs[index].parent == UINT_MAX;
+        bool top = w->dirs[index].parent == UINT_MAX;
+        bool hand_out = w->n_workers > 1 && w->part == WALK_PART_BOXES && top && w->root->round <= 1;
         uint64_t hash = 0, n_entries = 0;
         WalkEntry *entries = NULL;
         size_t n_out = 0, allocated_out = 0;
@@ -518,11 +545,20 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
                         hash += entry_hash(de->d_name, de->d_ino, de->d_type);
                         if (w->changed)
                                 continue;
-                        /* The monitor's reserve is neither an overlay nor a directory to walk. */
-                        if (w->dirs[index].parent == UINT_MAX && streq(de->d_name, WALK_RESERVE_NAME))
-                                continue;
-                        if (w->dirs[index].parent == UINT_MAX && w->part == WALK_PART_BOXES)
-                                w->n_box_entries++;
+                        if (top) {
+                                /* The monitor's reserve is neither an overlay nor a directory to walk. */
+                                if (streq(de->d_name, WALK_RESERVE_NAME))
+                                        continue;
+                                if (w->part == WALK_PART_BOXES)
+                                        w->n_box_entries++;
+                                /* Listed again: an entry that is a unit of the view, unchanged, stays as it is. */
+                                if (w->root->round > 1 &&
+                                    walk_unit_keep(w, w->part, de->d_name, de->d_ino, de->d_type) > 0)
+                                        continue;
+                                r = walk_unit_add(w, w->part, de->d_name, de->d_ino, de->d_type, &e.unit);
+                                if (r < 0)
+                                        goto finish;
+                        }
 
                         if (hand_out) {
                                 if (greedy_realloc(&entries, &allocated_out, n_out + 1, sizeof(WalkEntry), 256) < 0) {
@@ -537,7 +573,7 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
                                 entries[n_out++] = e;
                                 continue;
                         }
-                        r = walk_listed_entry(w, fd, index, &e, len, depth);
+                        r = walk_unit_entry(w, fd, index, &e, len, depth, top);
                         if (r < 0)
                                 goto finish;
                 }
@@ -587,8 +623,11 @@ static int post_prove(Walk *w, size_t index) {
                                    0);
                 return 1;
         }
+        /* Its unit is walked again next round, every directory stat'ed before it is listed. */
         w->unproven = true;
-        return idset_add(&w->careful, d->dev, d->ino) < 0 ? -ENOMEM : 0;
+        if (idset_add(&w->careful, d->dev, d->ino) < 0)
+                return -ENOMEM;
+        return MIN(walk_note_change(w, w->unit, w->part, NULL), 0);
 }
 
 /*
@@ -673,16 +712,12 @@ static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, un
         return 0;
 }
 
-/* Opens <home>/<top> following links; a link that leads nowhere is an error, a missing top is empty. */
-static int walk_top(Walk *w, WalkPart part) {
-        const char *top = walk_part_to_string(part);
-        _cleanup_close_ int fd = -1;
+/* w->path := "<home>/<top>", w->part := part: where the walk of a top stands; *ret_len its length. */
+static int top_path(Walk *w, WalkPart part, size_t *ret_len) {
         size_t len = strlen(w->home);
-        struct stat lst, st;
-        bool via_link;
-        int r;
 
         w->part = part;
+        w->unit = UINT_MAX;
         w->box = mfree(w->box);
         if (len + 1 > w->path_allocated) {
                 char *p = realloc(w->path, len + 1);
@@ -693,7 +728,19 @@ static int walk_top(Walk *w, WalkPart part) {
                 w->path_allocated = len + 1;
         }
         memcpy(w->path, w->home, len + 1);
-        r = path_append(w, len, top, &len);
+        return path_append(w, len, walk_part_to_string(part), ret_len);
+}
+
+/* Opens <home>/<top> following links; a link that leads nowhere is an error, a missing top is empty. */
+int walk_top(Walk *w, WalkPart part) {
+        const char *top = walk_part_to_string(part);
+        _cleanup_close_ int fd = -1;
+        struct stat lst, st;
+        bool via_link;
+        size_t len;
+        int r;
+
+        r = top_path(w, part, &len);
         if (r < 0)
                 return r;
 
@@ -722,6 +769,115 @@ static int walk_top(Walk *w, WalkPart part) {
         if (fstat(fd, &st) < 0)
                 return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
         return walk_dir(w, TAKE_FD(fd), &st, (FileId) {}, UINT_MAX, top, via_link, len, 0);
+}
+
+static ssize_t top_record(const Walk *w, WalkPart part) {
+        for (size_t i = 0; i < w->n_dirs; i++)
+                if (w->dirs[i].parent == UINT_MAX && w->dirs[i].part == part)
+                        return (ssize_t) i;
+        return -1;
+}
+
+/* The top of part opened again by its name: it must be the directory its record is. */
+static int top_reopen(Walk *w, const DirRecord *d, struct stat *ret_st) {
+        _cleanup_close_ int fd = -1;
+
+        fd = openat(w->home_fd, d->name, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC | (d->via_link ? 0 : O_NOFOLLOW));
+        if (fd < 0 || fstat(fd, ret_st) < 0 || ret_st->st_dev != d->dev || ret_st->st_ino != d->ino)
+                return -ESTALE;
+        return TAKE_FD(fd);
+}
+
+/*
+ * A later round, a top that changed: it is stat'ed and listed again (its
+ * record updated in place, still careful), each entry that is a unit of the
+ * view unchanged is kept, every other entry is walked as a new unit, and the
+ * units the listing no longer holds leave the view. A top that is another
+ * directory now (or gone) starts the pass over.
+ */
+int walk_relist_top(Walk *w, WalkPart part) {
+        ssize_t index = top_record(w, part);
+        size_t first_new = w->n_units, len;
+        uint64_t hash = 0, n_entries = 0;
+        DirRecord *d;
+        struct stat st;
+        int fd, r;
+
+        if (index < 0)
+                return 0;     /* nothing listed it (it could not be read): the error stands */
+        d = &w->dirs[index];
+        fd = top_reopen(w, d, &st);
+        if (fd < 0) {
+                w->restart = true;
+                return walk_changed(w, "'%s/%s' was replaced while the home was walked", w->home, d->name);
+        }
+        if (d->fd >= 0)
+                safe_close(d->fd);
+        else
+                w->n_open++;
+        d->fd = fd;
+        d->nlink = st.st_nlink;
+        d->size = st.st_size;
+        d->mtime = st.st_mtim;
+        d->ctime = st.st_ctim;
+        d->racy = walk_ts_ge(d->mtime, w->racy_since) || walk_ts_ge(d->ctime, w->racy_since);
+        if (part == WALK_PART_BOXES)
+                w->n_box_entries = 0;
+
+        r = top_path(w, part, &len);
+        if (r < 0)
+                return r;
+        w->ancestors[0] = (FileId) { d->dev, d->ino };
+        w->n_ancestors = 1;
+        r = list_dir(w, (size_t) index, len, 0, &hash, &n_entries);
+        w->n_ancestors = 0;
+        if (r < 0)
+                return r;
+        w->dirs[index].hash = hash;
+        w->dirs[index].n_entries = n_entries;
+        walk_units_unlisted(w, part, first_new);
+        return 0;
+}
+
+/* A later round, a top that held: the units that changed are walked again by their names, as new units. */
+int walk_rewalk_units(Walk *w, WalkPart part) {
+        ssize_t index = top_record(w, part);
+        size_t n = w->n_units, len;
+        int fd, r;
+
+        if (index < 0)
+                return 0;
+        fd = w->dirs[index].fd;
+        if (fd < 0) {
+                struct stat st;
+
+                fd = top_reopen(w, &w->dirs[index], &st);
+                if (fd < 0)
+                        return walk_note_change(w, UINT_MAX, part, "the top cannot be opened again");
+                w->dirs[index].fd = fd;
+                w->n_open++;
+        }
+        r = top_path(w, part, &len);
+        if (r < 0)
+                return r;
+        w->ancestors[0] = (FileId) { w->dirs[index].dev, w->dirs[index].ino };
+        w->n_ancestors = 1;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                WalkEntry e;
+
+                if (!w->units[i].rewalk || w->units[i].part != part)
+                        continue;
+                w->units[i].rewalk = false;
+                e = (WalkEntry) { .name = w->units[i].name, .ino = w->units[i].ino, .type = w->units[i].type };
+                r = walk_unit_add(w, part, e.name, e.ino, e.type, &e.unit);
+                if (r >= 0) {
+                        /* walk_unit_add() may move the units: the name is the new unit's copy. */
+                        e.name = w->units[e.unit].name;
+                        r = walk_unit_entry(w, w->dirs[index].fd, (size_t) index, &e, len, 0, /* top= */ true);
+                }
+        }
+        w->n_ancestors = 0;
+        return r;
 }
 
 /*
@@ -794,14 +950,16 @@ int walk_verify(Walk *w) {
         for (size_t p = 0; p < _WALK_PART_MAX; p++) {
                 struct stat st;
 
-                if (w->top_absent[p] && fstatat(w->home_fd, walk_part_to_string(p), &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                if (w->top_absent[p] && fstatat(w->home_fd, walk_part_to_string(p), &st, AT_SYMLINK_NOFOLLOW) >= 0) {
+                        w->restart = true;
                         return walk_changed(w, "'%s/%s' appeared while the home was walked", w->home,
                                             walk_part_to_string(p));
+                }
         }
 
-        for (size_t i = 0; i < w->n_dirs && !w->changed; i++) {
+        for (size_t i = 0; i < w->n_dirs; i++) {
                 DirRecord *d = &w->dirs[i];
-                _cleanup_free_ char *path = NULL;
+                _cleanup_free_ char *path = NULL, *why = NULL;
                 _cleanup_close_ int reopened = -1, parent_reopened = -1;
                 int fd = d->fd, base = w->home_fd;
                 struct stat st;
@@ -812,6 +970,10 @@ int walk_verify(Walk *w) {
                         continue;     /* proven when its walk ended (post_prove()) */
                 if (i == 0 && w->borrowed_top)
                         continue;     /* a worker's copy of boxes/: the main walk verifies it */
+                if (d->unit != UINT_MAX && (!w->root->units[d->unit].live || w->root->units[d->unit].changed))
+                        continue;     /* left the view, or walked again next round anyway */
+                if (d->unit == UINT_MAX && w->top_changed[d->part])
+                        continue;
                 if (d->parent != UINT_MAX) {
                         base = record_fd(w, d->parent, &parent_reopened);
                         if (base < 0 && base != -ENOENT && base != -ENOTDIR && base != -ELOOP)
@@ -839,229 +1001,11 @@ int walk_verify(Walk *w) {
                         continue;
 
                 path = walk_record_path(w->home, w->dirs, i, NULL);
-                if (!path)
+                if (!path || asprintf(&why, "directory '%s' changed while it was walked", path) < 0)
                         return -ENOMEM;
-                r = walk_changed(w, "directory '%s' changed while it was walked", path);
+                r = walk_note_change(w, d->unit, d->part, why);
                 if (r < 0)
                         return r;
         }
         return 0;
-}
-
-/* Every directory of a pass stays open until it is verified: make room for a large home. */
-static size_t fd_budget(void) {
-        struct rlimit rl;
-
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return 256;
-        if (rl.rlim_cur < rl.rlim_max) {
-                rl.rlim_cur = rl.rlim_max;
-                (void) setrlimit(RLIMIT_NOFILE, &rl);
-                (void) getrlimit(RLIMIT_NOFILE, &rl);
-        }
-        /* Room for the walk's own opens (a chain, the depth of the tree) and the caller's. */
-        return rl.rlim_cur > 512 ? (size_t) MIN(rl.rlim_cur - 256, (rlim_t) SIZE_MAX) : 128;
-}
-
-/* Adds the directories of w's pass, from record from on, to the stats. */
-static void walk_count(const Walk *w, size_t from, WalkStats *s) {
-        s->n_dirs += w->n_dropped;
-        s->n_post += w->n_dropped;
-        for (size_t i = from; i < w->n_dirs; i++) {
-                s->n_dirs++;
-                s->n_racy += w->dirs[i].racy;
-                s->n_post += w->dirs[i].post;
-        }
-}
-
-/*
- * The mount points of w's records from record from on: a directory on another
- * device than its parent (a top: than the home). A post-proven record carries
- * its parent's device, proven its own; a mount point never proves itself so,
- * it is stat'ed, so the dropped records hold none.
- */
-static int walk_mounts(const Walk *w, size_t from, char ***mounts, size_t *n) {
-        for (size_t i = from; i < w->n_dirs; i++) {
-                const DirRecord *d = &w->dirs[i];
-                dev_t above = d->parent == UINT_MAX ? w->home_dev : w->dirs[d->parent].dev;
-                char *path, **l;
-
-                if (d->dev == above)
-                        continue;
-                path = walk_record_path(w->home, w->dirs, i, NULL);
-                l = path ? realloc(*mounts, (*n + 2) * sizeof(char *)) : NULL;
-                if (!l) {
-                        free(path);
-                        return -ENOMEM;
-                }
-                l[(*n)++] = path;
-                l[*n] = NULL;
-                *mounts = l;
-        }
-        return 0;
-}
-
-bool walk_clock_stepped_back(int64_t clock0, uint64_t mono0) {
-        return (now_file_clock_nsec() - clock0) / 1000 + 1000000 < (int64_t) (now_monotonic_usec() - mono0);
-}
-
-/* Hands the accepted pass's records to a log (walk-recheck.c). */
-static int log_take(Walk *w, WalkLog **ret) {
-        WalkLog *l;
-        int r;
-
-        r = walk_jobs_merge_records(w);
-        if (r < 0)
-                return r;
-        l = calloc(1, sizeof(WalkLog));
-        if (!l)
-                return -ENOMEM;
-        l->home = strdup(w->home);
-        if (!l->home) {
-                free(l);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < w->n_dirs; i++)
-                w->dirs[i].fd = safe_close(w->dirs[i].fd);
-        l->dirs = TAKE_PTR(w->dirs);
-        l->n_dirs = w->n_dirs;
-        l->files = TAKE_PTR(w->files);
-        l->n_files = w->n_files;
-        w->n_dirs = w->allocated_dirs = w->n_files = w->allocated_files = 0;
-        w->n_open = 0;
-        for (size_t p = 0; p < _WALK_PART_MAX; p++)
-                l->top_absent[p] = w->top_absent[p];
-        l->racy_since = w->racy_since;
-        l->clock0 = w->clock0;
-        l->mono0 = w->mono0;
-        *ret = l;
-        return 0;
-}
-
-int home_walk(const char *home, const WalkOptions *opts, const WalkCallbacks *cb, void *userdata,
-              WalkStats *ret_stats) {
-        static const WalkOptions default_options = {};
-        const WalkOptions *o = opts ?: &default_options;
-        unsigned max_passes = o->max_passes ?: WALK_MAX_PASSES;
-        Walk w = {
-                .o = o,
-                .cb = cb,
-                .userdata = userdata,
-                .home = home,
-                .home_fd = -1,
-        };
-        WalkStats stats = {};
-        struct stat home_st;
-        size_t n_mounts = 0;
-        int r = 0;
-
-        if (!home || !cb || !cb->overlay)
-                return -EINVAL;
-
-        w.home_fd = open(home, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
-        if (w.home_fd < 0)
-                return -errno;
-        if (fstat(w.home_fd, &home_st) < 0) {
-                r = -errno;
-                walk_done(&w);
-                return r;
-        }
-        w.home_dev = home_st.st_dev;
-        w.fd_budget = fd_budget();
-        if (o->test_fd_budget > 0)
-                w.fd_budget = o->test_fd_budget;
-
-        if (o->jobs > 1) {
-                if (!o->worker_userdata) {
-                        walk_done(&w);
-                        return -EINVAL;
-                }
-                r = walk_jobs_init(&w, o->jobs, o->worker_userdata);
-                if (r < 0) {
-                        walk_done(&w);
-                        return r;
-                }
-        }
-
-        w.all_careful = o->test_all_careful;
-        for (stats.passes = 1;; stats.passes++) {
-                int64_t clock0 = now_file_clock_nsec(), start = clock0 - WALK_RACY_WINDOW_NSEC;
-                uint64_t mono0 = now_monotonic_usec();
-
-                w.clock0 = clock0;
-                w.mono0 = mono0;
-                walk_pass_done(&w);
-                w.racy_since = (struct timespec) { .tv_sec = start / 1000000000, .tv_nsec = start % 1000000000 };
-                if (cb->begin) {
-                        r = cb->begin(stats.passes, userdata);
-                        for (unsigned i = 0; i < w.n_workers && r >= 0; i++)
-                                r = cb->begin(stats.passes, w.workers[i].userdata);
-                        if (r < 0)
-                                break;
-                }
-
-                r = walk_top(&w, WALK_PART_BOXES);
-                if (r >= 0 && !w.changed)
-                        r = walk_top(&w, WALK_PART_BASES);
-                if (r >= 0 && !w.changed && !o->test_no_consistency)
-                        r = walk_verify(&w);
-                if (r >= 0 && !w.changed && !o->test_no_consistency)
-                        r = walk_jobs_verify(&w);
-                if (r < 0)
-                        break;
-                if (o->test_no_consistency)
-                        w.changed = mfree(w.changed);
-                /*
-                 * Times prove a directory unchanged only on a clock that did not step back meanwhile:
-                 * the file clock must have advanced at least as far as the monotonic one (less 1 s).
-                 */
-                if (!w.changed && !w.all_careful && walk_clock_stepped_back(clock0, mono0)) {
-                        w.all_careful = true;
-                        w.unproven = true;
-                }
-                if (!w.changed && w.unproven) {
-                        /* Not a change: the same pass again, the unproven directories stat'ed first. */
-                        if (++stats.n_unproven >= WALK_MAX_UNPROVEN)
-                                w.all_careful = true;
-                        stats.passes--;
-                        continue;
-                }
-                if (!w.changed) {
-                        walk_count(&w, 0, &stats);
-                        /* A worker's record 0 is its copy of boxes/, counted once, here. */
-                        for (unsigned i = 0; i < w.n_workers; i++)
-                                walk_count(&w.workers[i], 1, &stats);
-                        stats.n_boxes = w.n_box_entries;
-                        r = walk_mounts(&w, 0, &stats.mounts, &n_mounts);
-                        for (unsigned i = 0; i < w.n_workers && r >= 0; i++)
-                                r = walk_mounts(&w.workers[i], 1, &stats.mounts, &n_mounts);
-                        if (r < 0)
-                                break;
-                        if (o->keep_log) {
-                                r = log_take(&w, &stats.log);
-                                if (r < 0)
-                                        break;
-                        }
-                        break;
-                }
-                if (stats.passes >= max_passes) {
-                        stats.unstable = TAKE_PTR(w.changed);
-                        r = -EAGAIN;
-                        break;
-                }
-        }
-
-        walk_done(&w);
-        if (ret_stats)
-                *ret_stats = stats;
-        else
-                walk_stats_done(&stats);
-        return r;
-}
-
-void walk_stats_done(WalkStats *s) {
-        s->unstable = mfree(s->unstable);
-        strv_freep(&s->mounts);
-        s->mounts = NULL;
-        s->log = walk_log_free(s->log);
 }

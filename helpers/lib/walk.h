@@ -77,6 +77,9 @@
 #include <time.h>
 
 #define WALK_MAX_PASSES 4U
+#define WALK_MAX_ROUNDS 64U
+#define WALK_ROUNDS_TIME_FACTOR 8U
+#define WALK_ROUNDS_MIN_USEC (UINT64_C(100) * 1000)
 #define WALK_JOBS_MAX 16U
 #define WALK_MAX_UNPROVEN 2U
 #define WALK_MAX_DEPTH 16U
@@ -102,6 +105,7 @@ typedef struct WalkOverlay {
         bool via_link;      /* name is a symbolic link to the file */
         WalkPart part;
         const char *box;    /* under boxes/: the box (first component); NULL under bases/ */
+        unsigned unit;      /* the entry of boxes/ or bases/ it is under (WalkCallbacks.forget) */
         dev_t dev;          /* the listed file (after following a link) */
         ino_t ino;
         int fd;             /* open O_RDONLY on it; the callback reads, never closes it */
@@ -120,7 +124,14 @@ typedef struct WalkLog WalkLog;
 typedef struct WalkCallbacks {
         int (*begin)(unsigned pass, void *userdata);
         int (*overlay)(const WalkOverlay *o, void *userdata);
-        int (*error)(const char *path, const char *message, void *userdata);
+        /* unit: as WalkOverlay.unit; UINT_MAX for boxes/ or bases/ themselves */
+        int (*error)(const char *path, const char *message, unsigned unit, void *userdata);
+        /*
+         * The view no longer holds this unit (it changed, or left its top's listing): what overlay
+         * and error reported for it is void. Called for the main and every worker's userdata. A
+         * walk without it starts the pass over on any change.
+         */
+        int (*forget)(unsigned unit, void *userdata);
 } WalkCallbacks;
 
 typedef struct WalkOptions {
@@ -131,10 +142,15 @@ typedef struct WalkOptions {
         size_t test_fd_budget;      /* test hook: directory fds kept open at most (0: from RLIMIT_NOFILE) */
         unsigned jobs;              /* > 1: boxes/ is walked by this many workers (threads), see below */
         void *const *worker_userdata; /* jobs > 1: each worker's callbacks get worker_userdata[i] */
+        const char *test_churn;     /* test hook: renames at fixed points of the walk (walk-hooks.c) */
+        bool test_no_time_bound;    /* test hook: rounds bounded by WALK_MAX_ROUNDS only */
 } WalkOptions;
 
 typedef struct WalkStats {
         unsigned passes;            /* passes run, the consistent one included */
+        unsigned rounds;            /* rounds of the consistent pass: 1 + re-walks of what changed */
+        size_t n_rewalked;          /* units walked again (changed, or new in a top's new listing) */
+        size_t n_overlays;          /* overlays in the accepted view */
         size_t n_dirs;              /* directories of the consistent pass */
         size_t n_racy;              /* of those, listed again because their times were too recent */
         size_t n_post;              /* of those, proven by their times after the pass (not stat'ed before) */

@@ -1,13 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# boxlite-gc while box directories move under it. A home of 1,500 boxes; one
-# box directory is renamed back and forth (victim-a <-> zz-moving, so it lists
-# before and after the others), and two more are exchanged with
-# renameat2(RENAME_EXCHANGE) (both names always exist), as fast as a process
-# can, while the GC runs in a loop. No referenced image may ever disappear; a
-# run may fail closed (the home never held still), never delete one. With
-# the churn stopped, the aged orphan still goes.
+# boxlite-gc while box directories move under it: a stress loop that asserts
+# safety only. A home of 1,500 boxes; one box directory is renamed back and
+# forth (victim-a <-> zz-moving, so it lists before and after the others), and
+# two more are exchanged with renameat2(RENAME_EXCHANGE) (both names always
+# exist), as fast as a process can, while the GC runs in a loop. No referenced
+# image may ever disappear; a run may fail closed (the home never held still),
+# never delete one. With the churn stopped, the aged orphan still goes.
 #
 # The same home with the walk's consistency checks switched off
 # (BOXLITE_GC_TEST_NO_CONSISTENCY, honoured only by -Dtest-hooks=true builds):
@@ -88,33 +88,22 @@ check "with the churn stopped, the run is clean (exit 0)" test $rc -eq 0
 check "with the churn stopped, the aged orphan went (or had gone)" test ! -e "$DI/sha256-orphan.ext4"
 check "and every referenced image is still there" all_there
 
-# A home that never holds still fails closed, and says why.
-start_churn
-found=0
-for _ in $(seq 30); do
-        out="$("$GC" --home "$H" --json --dry-run --grace 1s 2>/dev/null)"
-        if jq -e '.errors[] | select(.error | test("never held still|changed while"))' <<<"$out" >/dev/null 2>&1; then
-                found=1
-                break
-        fi
-done
-stop_churn
-check "a run under churn reports the home moving (the reason is in errors)" test $found -eq 1
-check "... and keeps every image" \
-        bash -c "[ $found -eq 0 ] || jq -e '.reclaimed_count == 0 and .fail_closed' <<<'$out' >/dev/null"
-
-# ------------------------------------------------- a home that moves now and then: walks start again
+# ------------------------------------------------- a home that moves now and then
+# How often a run under churn is clean depends on the machine's speed, so nothing here counts that;
+# the exact outcomes of renames at fixed points of a walk are tests/integration/gc-churn.sh's.
 start_churn 30000
-lost=0 clean=0 restarted=0
+lost=0 clean=0 rewalked=0 unsafe=0
 for _ in $(seq 40); do
         out="$("$GC" --home "$H" --json --grace 1s 2>/dev/null)" && clean=$((clean + 1))
-        [ "$(jq -r '.walk_passes // 1' <<<"$out" 2>/dev/null)" -gt 1 ] 2>/dev/null && restarted=$((restarted + 1))
+        [ "$(jq -r '.walk_rounds // 1' <<<"$out" 2>/dev/null)" -gt 1 ] 2>/dev/null && rewalked=$((rewalked + 1))
+        # A run that failed closed deleted nothing.
+        jq -e '.fail_closed and .reclaimed_count > 0' <<<"$out" >/dev/null 2>&1 && unsafe=1
         all_there || { lost=1; break; }
 done
 stop_churn
-diag "paced churn: $clean of 40 runs clean, $restarted walked the home more than once"
+diag "paced churn: $clean of 40 runs clean, $rewalked walked again what changed"
 check "paced renames: no referenced image disappeared" test $lost -eq 0
-check "paced renames: walks that saw a change started again and finished clean" test $clean -gt 0 -a $restarted -gt 0
+check "paced renames: no run that failed closed deleted anything" test $unsafe -eq 0
 
 # ------------------------------------------------- churn inside box directories of an aged home
 # Older than the walk's racy window (2 s), the directories below boxes/ are proven by their times once
@@ -137,7 +126,7 @@ check "renames and exchanges inside box directories of an aged home: no referenc
 sleep 2.2
 out="$("$GC" --home "$H" --json --dry-run --grace 1s 2>/dev/null)"
 check "the aged home, still again, walks in one pass with nothing to reclaim but unreferenced images" \
-        jq -e '.walk_passes == 1 and ([.reclaimed[].path | select(test("sha256-[abc]|filler"))] | length) == 0' <<<"$out"
+        jq -e '.walk_passes == 1 and .walk_rounds == 1 and ([.reclaimed[].path | select(test("sha256-[abc]|filler"))] | length) == 0' <<<"$out"
 
 # ------------------------------------------------- the mutant: trust the listing
 head -c 65536 /dev/urandom >"$DI/sha256-orphan.ext4"

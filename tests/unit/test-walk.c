@@ -148,7 +148,7 @@ static int seen_overlay(const WalkOverlay *o, void *userdata) {
         return 0;
 }
 
-static int seen_error(const char *path, const char *message, void *userdata) {
+static int seen_error(const char *path, const char *message, unsigned unit, void *userdata) {
         Seen *s = userdata;
 
         if (s->n_errors < ELEMENTSOF(s->errors))
