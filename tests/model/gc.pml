@@ -70,6 +70,7 @@
  *   REWALK_RENAMED_INTO_ONLY  mutant (implies REWALK): a re-listed entry is
  *                 kept when its name was listed before, whatever inode it
  *                 holds now; only new names and changed units are walked
+ *   NROUND        with REWALK: rounds before the walk fails closed (3)
  *   NSTART, NCLONE, NREMOVE, NCRASH   how many starts (1 or 2), clones
  *                 (0 or 1), removals (0 or 1) and killed GC runs; by
  *                 default 2, 1, 1 and 1
@@ -432,7 +433,9 @@ end:    do
  * nothing of that round is kept (its opens were not checked) and the next
  * round walks everything with boxes/ careful.
  */
+#ifndef NROUND
 #define NROUND 3
+#endif
 #ifdef REWALK_RENAMED_INTO_ONLY
 /* mutant: a name the last listing had is kept, whatever inode it holds now */
 #define KEEP(q) (!ucg[q] && lst[q] != 0 && at[q] != 0)
