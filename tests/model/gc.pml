@@ -71,6 +71,8 @@
  *                 kept when its name was listed before, whatever inode it
  *                 holds now; only new names and changed units are walked
  *   NROUND        with REWALK: rounds before the walk fails closed (3)
+ *   VIEW          with REWALK: also assert that an accepted view holds every
+ *                 box directory (the walk's own claim, what a dry run sees)
  *   NSTART, NCLONE, NREMOVE, NCRASH   how many starts (1 or 2), clones
  *                 (0 or 1), removals (0 or 1) and killed GC runs; by
  *                 default 2, 1, 1 and 1
@@ -436,6 +438,27 @@ end:    do
 #ifndef NROUND
 #define NROUND 3
 #endif
+#ifdef VIEW
+/*
+ * The view itself: urd[q], the directory the unit under name q was read
+ * from. An accepted view must hold every box directory that moves (they all
+ * stay in boxes/), whatever the overlays in them: what a dry run reports.
+ */
+#define VIEW_FORGET(q)  ; urd[q] = 0
+#define VIEW_READ(q)    ; urd[q] = opn
+#define IN_VIEW(d)      (urd[MV1] == (d) || urd[MV2] == (d))
+#ifdef RENAME
+#define VIEW_CHECK      ; assert(IN_VIEW(2))
+#else
+#define VIEW_CHECK      ; assert(IN_VIEW(2) && IN_VIEW(3))
+#endif
+#define VIEW_DONE       ; urd[MV1] = 0; urd[MV2] = 0
+#else                   /* each a statement to append, or nothing */
+#define VIEW_FORGET(q)
+#define VIEW_READ(q)
+#define VIEW_CHECK
+#define VIEW_DONE
+#endif
 #ifdef REWALK_RENAMED_INTO_ONLY
 /* mutant: a name the last listing had is kept, whatever inode it holds now */
 #define KEEP(q) (!ucg[q] && lst[q] != 0 && at[q] != 0)
@@ -446,7 +469,7 @@ end:    do
         d_step { \
                 if \
                 :: KEEP(q) -> printf("gc: walk %d: lists name %d: inode %d, kept\n", n, q, at[q]) \
-                :: else -> ucg[q] = (at[q] != 0); uinc[q] = 0; \
+                :: else -> ucg[q] = (at[q] != 0); uinc[q] = 0 VIEW_FORGET(q); \
                         printf("gc: walk %d: lists name %d: inode %d\n", n, q, at[q]) \
                 fi; \
                 lst[q] = at[q] \
@@ -473,7 +496,7 @@ end:    do
                 }; \
                 if \
                 :: opn == 0 -> skip \
-                :: else -> d_step { WALK_SLOT_INTO(n, opn - 1, uinc[q]); ucg[q] = 0; opn = 0 } \
+                :: else -> d_step { WALK_SLOT_INTO(n, opn - 1, uinc[q]) VIEW_READ(q); ucg[q] = 0; opn = 0 } \
                 fi \
         fi
 /* the units whose entry never changes: read in round 1 (and after a failed proof), kept after */
@@ -533,7 +556,8 @@ end:    do
            if \
            :: !top && !ucg[MV1] && !ucg[MV2] -> \
                 d_step { inc = inc || uinc[MV1] || uinc[MV2]; \
-                         printf("gc: walk %d: round %d saw no change: its view counts\n", n, pass + 1) }; \
+                         printf("gc: walk %d: round %d saw no change: its view counts\n", n, pass + 1) \
+                         VIEW_CHECK }; \
                 break \
            :: (top || ucg[MV1] || ucg[MV2]) && pass < NROUND - 1 -> \
                 d_step { pass++; printf("gc: walk %d: changed (boxes/ %d, names %d %d): round %d\n", \
@@ -544,7 +568,7 @@ end:    do
            fi \
         od; \
         atomic { pass = 0; racy = 0; top = 0; whole = 0; lst[MV1] = 0; lst[MV2] = 0; \
-                 ucg[MV1] = 0; ucg[MV2] = 0; uinc[MV1] = 0; uinc[MV2] = 0 }
+                 ucg[MV1] = 0; ucg[MV2] = 0; uinc[MV1] = 0; uinc[MV2] = 0 VIEW_DONE }
 #endif
 #endif
 #endif
@@ -660,6 +684,9 @@ active proctype gc() {
         bit whole;      /* this round reads every unit */
         bit ucg[NP];    /* the unit under each name is still to be walked */
         bit uinc[NP];   /* its walk found a missing layer */
+#ifdef VIEW
+        byte urd[NP];   /* the directory it was read from */
+#endif
 #endif
 #endif
 
