@@ -62,6 +62,17 @@
  *   RACY_RESTART  proposed fix: a pass that took a racy directory never
  *                 counts; the walk waits for the clock to leave the tick and
  *                 starts again (instead of re-listing)
+ *   REWALK        the incremental walk: a change marks the unit (entry of
+ *                 boxes/) it was seen in, or boxes/ itself, and the next
+ *                 round walks only what changed, up to NROUND rounds; its
+ *                 re-list is always one getdents() call (with POST_PROOF,
+ *                 TRUST_TIMES, NO_INO_CHECK too)
+ *   REWALK_RENAMED_INTO_ONLY  mutant (implies REWALK): a re-listed entry is
+ *                 kept when its name was listed before, whatever inode it
+ *                 holds now; only new names and changed units are walked
+ *   NROUND        with REWALK: rounds before the walk fails closed (3)
+ *   VIEW          with REWALK: also assert that an accepted view holds every
+ *                 box directory (the walk's own claim, what a dry run sees)
  *   NSTART, NCLONE, NREMOVE, NCRASH   how many starts (1 or 2), clones
  *                 (0 or 1), removals (0 or 1) and killed GC runs; by
  *                 default 2, 1, 1 and 1
@@ -85,6 +96,14 @@
 #endif
 #if defined(RENAME) || defined(EXCHANGE)
 #define DIRS 1          /* box directories under names of boxes/, walked by name */
+#endif
+#if defined(REWALK_RENAMED_INTO_ONLY) && !defined(REWALK)
+#define REWALK 1
+#endif
+#ifdef REWALK
+#if !defined(DIRS) || defined(WALK_ENOENT_IS_EMPTY) || defined(RACY_RESTART)
+#error "REWALK goes with RENAME or EXCHANGE, and replaces the pass loop"
+#endif
 #endif
 
 #define NI 2            /* disk-image names */
@@ -231,11 +250,13 @@ end:    do
 
 /* Walk n reads slot s: the overlay's backing name, resolved to the file it names now. */
 #define WALK(n, s) d_step { WALK_SLOT(n, s) }
-#define WALK_SLOT(n, s) \
+#define WALK_SLOT(n, s) WALK_SLOT_INTO(n, s, inc)
+/* bad: the bit a missing layer sets (the walk's, or with REWALK its unit's) */
+#define WALK_SLOT_INTO(n, s, bad) \
                 if \
                 :: ov[s] == 0 -> printf("gc: walk %d: slot %d is empty\n", n, s) \
                 :: ov[s] != 0 && cur[ov[s] - 1] == 0 -> \
-                        inc = 1;   /* a missing layer: the walk is not complete */ \
+                        bad = 1;   /* a missing layer: the walk is not complete */ \
                         printf("gc: walk %d: slot %d names image %d, which is missing: incomplete\n", n, s, ov[s] - 1) \
                 :: ov[s] != 0 && cur[ov[s] - 1] != 0 -> \
                         pin[ov[s] - 1] = pin[ov[s] - 1] | (1 << cur[ov[s] - 1]); \
@@ -368,6 +389,7 @@ end:    do
         :: else -> skip \
         fi
 #endif
+#ifndef REWALK
 #define WALK_HOME(n) \
         pass = 0; \
         do \
@@ -391,6 +413,163 @@ end:    do
                 fi \
         od; \
         atomic { pass = 0; chg = 0; racy = 0; lst[MV1] = 0; lst[MV2] = 0 }
+#else
+/*
+ * The incremental walk (REWALK). Each entry of boxes/ is a unit; the units
+ * under the names that change have a state of their own: ucg[q], the unit
+ * under name q is still to be walked (new to the listing, or its walk saw a
+ * change), and uinc[q], its walk found a missing layer. Round 1 is the pass
+ * above, except that an open that finds the name gone or another inode
+ * leaves that unit changed and the walk goes on with the next entry. Each
+ * round ends with the check of boxes/ (fstat; if racy, one getdents() call
+ * compared with the listing); a failure is "top changed" (top). A round
+ * with no change is accepted. Otherwise the next round: if top, boxes/ is
+ * stat'ed and listed again; an entry equal in name and inode to a unit
+ * walked without change is kept, every other entry is walked as a new unit,
+ * and a unit no longer listed is forgotten with its errors (pins are never
+ * dropped). If boxes/ held, only the changed units are walked again, by
+ * their listed name. After NROUND rounds with a change the walk fails
+ * closed. The racy window is anchored at round 1: a timestamp that changed
+ * since is newer than round 1's start, so every later re-stat is racy.
+ * With POST_PROOF, round 1 is the post-proof pass; if boxes/ proves nothing,
+ * nothing of that round is kept (its opens were not checked) and the next
+ * round walks everything with boxes/ careful.
+ */
+#ifndef NROUND
+#define NROUND 3
+#endif
+#ifdef VIEW
+/*
+ * The view itself: urd[q], the directory the unit under name q was read
+ * from. An accepted view must hold every box directory that moves (they all
+ * stay in boxes/), whatever the overlays in them: what a dry run reports.
+ */
+#define VIEW_FORGET(q)  ; urd[q] = 0
+#define VIEW_READ(q)    ; urd[q] = opn
+#define IN_VIEW(d)      (urd[MV1] == (d) || urd[MV2] == (d))
+#ifdef RENAME
+#define VIEW_CHECK      ; assert(IN_VIEW(2))
+#else
+#define VIEW_CHECK      ; assert(IN_VIEW(2) && IN_VIEW(3))
+#endif
+#define VIEW_DONE       ; urd[MV1] = 0; urd[MV2] = 0
+#else                   /* each a statement to append, or nothing */
+#define VIEW_FORGET(q)
+#define VIEW_READ(q)
+#define VIEW_CHECK
+#define VIEW_DONE
+#endif
+#ifdef REWALK_RENAMED_INTO_ONLY
+/* mutant: a name the last listing had is kept, whatever inode it holds now */
+#define KEEP(q) (!ucg[q] && lst[q] != 0 && at[q] != 0)
+#else
+#define KEEP(q) (!ucg[q] && lst[q] != 0 && lst[q] == at[q])
+#endif
+#define LIST_UNIT(n, q) \
+        d_step { \
+                if \
+                :: KEEP(q) -> printf("gc: walk %d: lists name %d: inode %d, kept\n", n, q, at[q]) \
+                :: else -> ucg[q] = (at[q] != 0); uinc[q] = 0 VIEW_FORGET(q); \
+                        printf("gc: walk %d: lists name %d: inode %d\n", n, q, at[q]) \
+                fi; \
+                lst[q] = at[q] \
+        }
+#ifdef NO_INO_CHECK
+#define UNIT_INODE(q) (at[q] != 0)
+#elif defined(POST_PROOF)
+#define UNIT_INODE(q) (pass == 0 -> at[q] != 0 : at[q] == lst[q])
+#else
+#define UNIT_INODE(q) (at[q] == lst[q])
+#endif
+/* openat(boxes/, name q), check the inode; then read the directory through the descriptor */
+#define WALK_UNIT(n, q) \
+        if \
+        :: !ucg[q] -> skip \
+        :: else -> \
+                d_step { \
+                        if \
+                        :: UNIT_INODE(q) -> opn = at[q]; \
+                                printf("gc: walk %d: opens name %d: inode %d\n", n, q, at[q]) \
+                        :: else -> \
+                                printf("gc: walk %d: opens name %d: gone or another inode, the unit changed\n", n, q) \
+                        fi \
+                }; \
+                if \
+                :: opn == 0 -> skip \
+                :: else -> d_step { WALK_SLOT_INTO(n, opn - 1, uinc[q]) VIEW_READ(q); ucg[q] = 0; opn = 0 } \
+                fi \
+        fi
+/* the units whose entry never changes: read in round 1 (and after a failed proof), kept after */
+#define READ_FULL(n, s) \
+        if \
+        :: whole -> WALK(n, s) \
+        :: else -> skip \
+        fi
+#ifdef RENAME
+#define WALK_UNITS(n) READ_FULL(n, 0); WALK_UNIT(n, 1); READ_FULL(n, 2); WALK_UNIT(n, 3)
+#else
+#define WALK_UNITS(n) READ_FULL(n, 0); WALK_UNIT(n, 1); WALK_UNIT(n, 2)
+#endif
+#ifdef TRUST_TIMES
+#define RELIST_TOP(n) skip
+#else
+#define RELIST_TOP(n) \
+        if \
+        :: !top && racy -> \
+                d_step { top = (lst[MV1] != at[MV1] || lst[MV2] != at[MV2]); \
+                         printf("gc: walk %d: lists boxes/ again in one call: changed %d\n", n, top) } \
+        :: else -> skip \
+        fi
+#endif
+#define VERIFY_TOP(n) \
+        d_step { top = ctchg; whole = 0; printf("gc: walk %d: fstat boxes/ again: changed %d\n", n, top) }; \
+        RELIST_TOP(n)
+#ifdef POST_PROOF
+#define ROUND_END(n) \
+        if \
+        :: pass == 0 -> \
+                d_step { \
+                        top = ctchg || racy; whole = 0; \
+                        if \
+                        :: top -> ucg[MV1] = 1; ucg[MV2] = 1; whole = 1; inc = 0; \
+                                printf("gc: walk %d: boxes/ proves nothing: walked again whole, careful\n", n) \
+                        :: else -> printf("gc: walk %d: boxes/ is proven by its timestamp\n", n) \
+                        fi \
+                } \
+        :: else -> VERIFY_TOP(n) \
+        fi
+#else
+#define ROUND_END(n) VERIFY_TOP(n)
+#endif
+#define WALK_HOME(n) \
+        d_step { pass = 0; top = 1; whole = 1; ucg[MV1] = 1; ucg[MV2] = 1 }; \
+        do \
+        :: if \
+           :: top -> \
+                atomic { ctchg = 0; racy = (pass == 0 -> rtick : 1); \
+                         printf("gc: walk %d, round %d: fstat boxes/ (racy %d)\n", n, pass + 1, racy) }; \
+                LIST_UNIT(n, MV1); LIST_UNIT(n, MV2) \
+           :: else -> skip \
+           fi; \
+           WALK_UNITS(n); \
+           ROUND_END(n); \
+           if \
+           :: !top && !ucg[MV1] && !ucg[MV2] -> \
+                d_step { inc = inc || uinc[MV1] || uinc[MV2]; \
+                         printf("gc: walk %d: round %d saw no change: its view counts\n", n, pass + 1) \
+                         VIEW_CHECK }; \
+                break \
+           :: (top || ucg[MV1] || ucg[MV2]) && pass < NROUND - 1 -> \
+                d_step { pass++; printf("gc: walk %d: changed (boxes/ %d, names %d %d): round %d\n", \
+                                        n, top, ucg[MV1], ucg[MV2], pass + 1) } \
+           :: (top || ucg[MV1] || ucg[MV2]) && pass == NROUND - 1 -> \
+                d_step { inc = 1; printf("gc: walk %d: boxes/ never settled: fails closed\n", n) }; \
+                break \
+           fi \
+        od; \
+        atomic { pass = 0; racy = 0; top = 0; whole = 0; lst[MV1] = 0; lst[MV2] = 0; \
+                 ucg[MV1] = 0; ucg[MV2] = 0; uinc[MV1] = 0; uinc[MV2] = 0 VIEW_DONE }
+#endif
 #endif
 #endif
 
@@ -500,6 +679,15 @@ active proctype gc() {
         bit racy;       /* boxes/'s timestamp was in the current tick at the pass's first fstat */
         bit chg;        /* the pass is void */
         byte pass;
+#ifdef REWALK
+        bit top;        /* boxes/ changed: stat and list it again */
+        bit whole;      /* this round reads every unit */
+        bit ucg[NP];    /* the unit under each name is still to be walked */
+        bit uinc[NP];   /* its walk found a missing layer */
+#ifdef VIEW
+        byte urd[NP];   /* the directory it was read from */
+#endif
+#endif
 #endif
 
 end:    do
