@@ -64,6 +64,8 @@ typedef struct Seen {
         unsigned acted;           /* passes in which the action ran */
         size_t n;
         char paths[16][512];
+        unsigned units[16];
+        unsigned n_forgotten;
         size_t n_errors;
         char errors[8][512];
 } Seen;
@@ -141,6 +143,7 @@ static int seen_overlay(const WalkOverlay *o, void *userdata) {
 
         ck_assert_uint_lt(s->n, ELEMENTSOF(s->paths));
         ck_assert_int_ge(o->fd, 0);
+        s->units[s->n] = o->unit;
         snprintf(s->paths[s->n++], sizeof(s->paths[0]), "%s", o->path + strlen(home));
         /* The first overlay of a pass: the race happens while the walk is inside boxes/. */
         if (s->n == 1)
@@ -163,6 +166,53 @@ static const WalkCallbacks callbacks = {
         .error = seen_error,
 };
 
+static size_t fd_budget; /* 0: the default; the "fd-budget" cases walk with 2 */
+
+/* A view that forgets the units the walk forgets: the walk goes on in rounds instead of starting over. */
+static int seen_forget(unsigned unit, void *userdata) {
+        Seen *s = userdata;
+        size_t k = 0;
+
+        for (size_t i = 0; i < s->n; i++)
+                if (s->units[i] != unit) {
+                        s->units[k] = s->units[i];
+                        memmove(s->paths[k++], s->paths[i], sizeof(s->paths[0]));
+                }
+        s->n = k;
+        s->n_forgotten++;
+        return 0;
+}
+
+static const WalkCallbacks round_callbacks = {
+        .begin = seen_begin,
+        .overlay = seen_overlay,
+        .error = seen_error,
+        .forget = seen_forget,
+};
+
+static int walk_rounds(Seen *s, WalkStats *stats) {
+        WalkOptions o = { .test_fd_budget = fd_budget, .test_no_time_bound = true };
+
+        return home_walk(home, &o, &round_callbacks, s, stats);
+}
+
+/* The view after a race: one pass, no overlay twice, each box under its name now. */
+static void assert_view(const Seen *s, const WalkStats *st, size_t n) {
+        ck_assert_uint_eq(st->passes, 1);
+        ck_assert_uint_ge(st->rounds, 2);
+        ck_assert_uint_eq(s->n, n);
+        ck_assert_uint_eq(st->n_overlays, n);
+        for (size_t i = 0; i < s->n; i++)
+                for (size_t j = i + 1; j < s->n; j++)
+                        ck_assert_str_ne(s->paths[i], s->paths[j]);
+        for (size_t i = 0; i < s->n; i++) {
+                char p[1100];
+
+                snprintf(p, sizeof(p), "%s%s", home, s->paths[i]);
+                ck_assert_msg(access(p, F_OK) == 0, "'%s' is in the view but not in the home", p);
+        }
+}
+
 static bool saw(const Seen *s, const char *path) {
         for (size_t i = 0; i < s->n; i++)
                 if (streq(s->paths[i], path))
@@ -170,7 +220,6 @@ static bool saw(const Seen *s, const char *path) {
         return false;
 }
 
-static size_t fd_budget; /* 0: the default; the "fd-budget" cases walk with 2 */
 
 static int walk(Seen *s, bool no_consistency, WalkStats *stats) {
         WalkOptions o = { .test_no_consistency = no_consistency, .test_fd_budget = fd_budget };
@@ -236,6 +285,40 @@ START_TEST(test_remove_restarts) {
         ck_assert_int_eq(walk(&s, false, &st), 0);
         ck_assert_uint_eq(st.passes, 2);
         ck_assert_uint_eq(s.n, 2);
+        ck_assert_uint_eq(s.n_errors, 0);
+        walk_stats_done(&st);
+}
+END_TEST
+
+START_TEST(test_rename_rounds) {
+        WalkStats st = {};
+        Seen s = { .action = ACTION_RENAME_LATER_BOX };
+
+        ck_assert_int_eq(walk_rounds(&s, &st), 0);
+        assert_view(&s, &st, 3);
+        ck_assert_msg(saw(&s, "/boxes/0a/disks/disk.qcow2") || saw(&s, "/boxes/0b/disks/disk.qcow2"),
+                      "the renamed box was not seen");
+        walk_stats_done(&st);
+}
+END_TEST
+
+START_TEST(test_exchange_rounds) {
+        WalkStats st = {};
+        Seen s = { .action = ACTION_EXCHANGE };
+
+        ck_assert_int_eq(walk_rounds(&s, &st), 0);
+        assert_view(&s, &st, 3);
+        ck_assert_uint_ge(st.n_rewalked, 2);
+        walk_stats_done(&st);
+}
+END_TEST
+
+START_TEST(test_remove_rounds) {
+        WalkStats st = {};
+        Seen s = { .action = ACTION_REMOVE_LATER_BOX };
+
+        ck_assert_int_eq(walk_rounds(&s, &st), 0);
+        assert_view(&s, &st, 2);
         ck_assert_uint_eq(s.n_errors, 0);
         walk_stats_done(&st);
 }
@@ -400,6 +483,14 @@ static Suite *walk_suite(void) {
         tcase_add_test(tc, test_never_still);
         suite_add_tcase(s, tc);
 
+        /* The same races, the units that changed forgotten and walked again (one pass of rounds). */
+        tc = tcase_create("rounds");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_rename_rounds);
+        tcase_add_test(tc, test_exchange_rounds);
+        tcase_add_test(tc, test_remove_rounds);
+        suite_add_tcase(s, tc);
+
         /* The same races when directories give their fds back and are checked by name. */
         tc = tcase_create("fd-budget");
         tcase_add_checked_fixture(tc, setup_small_budget, teardown_small_budget);
@@ -409,6 +500,9 @@ static Suite *walk_suite(void) {
         tcase_add_test(tc, test_remove_restarts);
         tcase_add_test(tc, test_never_still);
         tcase_add_test(tc, test_links);
+        tcase_add_test(tc, test_rename_rounds);
+        tcase_add_test(tc, test_exchange_rounds);
+        tcase_add_test(tc, test_remove_rounds);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("aged");
