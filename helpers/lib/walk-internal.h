@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "idset.h"
+#include "macro.h"
 #include "strset.h"
 #include "walk.h"
 
@@ -149,6 +150,14 @@ struct WalkLog {
 };
 
 bool walk_local_times(Walk *w, int fd, dev_t dev);
+/* walk.c, for the tops (walk-tops.c) and the check (walk-verify.c). */
+uint64_t walk_entry_hash(const char *name, uint64_t ino, unsigned char type);
+_printf_(2, 3) int walk_changed(Walk *w, const char *format, ...);
+_printf_(3, 4) int walk_error(Walk *w, const char *path, const char *format, ...);
+int walk_path_append(Walk *w, size_t len, const char *name, size_t *ret_len);
+int walk_list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *ret_hash, uint64_t *ret_n);
+int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, unsigned parent, const char *name,
+             bool via_link, size_t len, unsigned depth);
 /* walk.c, for the workers (walk-jobs.c). */
 int walk_listed_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e, size_t len, unsigned depth);
 int walk_unit_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e, size_t len, unsigned depth, bool top);

@@ -74,7 +74,7 @@ bool walk_ts_eq(struct timespec a, struct timespec b) {
 }
 
 /* One 64-bit mix per listing entry (splitmix64 over FNV-1a of the name). */
-static uint64_t entry_hash(const char *name, uint64_t ino, unsigned char type) {
+uint64_t walk_entry_hash(const char *name, uint64_t ino, unsigned char type) {
         uint64_t h = UINT64_C(0xcbf29ce484222325);
 
         for (const unsigned char *p = (const unsigned char *) name; *p; p++)
@@ -87,7 +87,7 @@ static uint64_t entry_hash(const char *name, uint64_t ino, unsigned char type) {
         return h ^ (h >> 31);
 }
 
-_printf_(2, 3) static int walk_changed(Walk *w, const char *format, ...) {
+_printf_(2, 3) int walk_changed(Walk *w, const char *format, ...) {
         va_list ap;
 
         /* Test hook: today's walk, where an entry that vanished references nothing. */
@@ -100,7 +100,7 @@ _printf_(2, 3) static int walk_changed(Walk *w, const char *format, ...) {
         return w->changed ? 0 : -ENOMEM;
 }
 
-_printf_(3, 4) static int walk_error(Walk *w, const char *path, const char *format, ...) {
+_printf_(3, 4) int walk_error(Walk *w, const char *path, const char *format, ...) {
         _cleanup_free_ char *s = NULL;
         va_list ap;
         int r;
@@ -121,7 +121,7 @@ _printf_(3, 4) static int walk_error(Walk *w, const char *path, const char *form
  * level keeps only the length of its own path, since appending may move the
  * buffer.
  */
-static int path_append(Walk *w, size_t len, const char *name, size_t *ret_len) {
+int walk_path_append(Walk *w, size_t len, const char *name, size_t *ret_len) {
         size_t n = strlen(name), need = len + 1 + n + 1;
 
         if (need > w->path_allocated) {
@@ -262,8 +262,6 @@ static int check_listed_inode(Walk *w, int dir_fd, const char *name, uint64_t d_
         return walk_changed(w, "'%s' was replaced while it was walked", w->path);
 }
 
-static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, unsigned parent, const char *name,
-                    bool via_link, size_t len, unsigned depth);
 
 /* Opens a listed entry by name; ENOENT and friends mean the listing is out of date. */
 static bool errno_is_changed(int e) {
@@ -465,7 +463,7 @@ int walk_listed_entry(Walk *w, int dir_fd, size_t dir_index, const WalkEntry *e,
         size_t entry_len;
         int r;
 
-        r = path_append(w, len, e->name, &entry_len);
+        r = walk_path_append(w, len, e->name, &entry_len);
         if (r < 0)
                 return r;
         if (w->part == WALK_PART_BOXES && w->dirs[dir_index].parent == UINT_MAX) {
@@ -503,7 +501,7 @@ static void entries_free(WalkEntry *v, size_t n) {
  * Reads a directory's listing, hashes it, and walks each entry; boxes/ with
  * workers is listed whole first, and the workers walk its entries.
  */
-static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *ret_hash, uint64_t *ret_n) {
+int walk_list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *ret_hash, uint64_t *ret_n) {
         int fd = w->dirs[index].fd;
         bool top = w->dirs[index].parent == UINT_MAX;
         bool hand_out = w->n_workers > 1 && w->part == WALK_PART_BOXES && top && w->root->round <= 1;
@@ -542,7 +540,7 @@ static int list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t 
                         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                                 continue;
                         n_entries++;
-                        hash += entry_hash(de->d_name, de->d_ino, de->d_type);
+                        hash += walk_entry_hash(de->d_name, de->d_ino, de->d_type);
                         if (w->changed)
                                 continue;
                         if (top) {
@@ -634,8 +632,8 @@ static int post_prove(Walk *w, size_t index) {
  * Walks one directory (fd is taken) and everything under it. w->path is its
  * path (len bytes); parent and name say how to reach it again.
  */
-static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, unsigned parent, const char *name,
-                    bool via_link, size_t len, unsigned depth) {
+int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, unsigned parent, const char *name,
+             bool via_link, size_t len, unsigned depth) {
         _cleanup_close_ int owned = fd;
         uint64_t hash = 0, n_entries = 0;
         size_t index;
@@ -670,7 +668,7 @@ static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, un
 
         w->ancestors[w->n_ancestors++] = id;
         /* Not straight into w->dirs[index]: walking below may move w->dirs. */
-        r = list_dir(w, index, len, depth, &hash, &n_entries);
+        r = walk_list_dir(w, index, len, depth, &hash, &n_entries);
         w->n_ancestors--;
         if (r < 0)
                 return r;
@@ -709,303 +707,5 @@ static int walk_dir(Walk *w, int fd, const struct stat *known, FileId listed, un
                 return walk_error(w, w->path,
                                   "directory listing is empty but its link count (%lu) says it has subdirectories",
                                   (unsigned long) known->st_nlink);
-        return 0;
-}
-
-/* w->path := "<home>/<top>", w->part := part: where the walk of a top stands; *ret_len its length. */
-static int top_path(Walk *w, WalkPart part, size_t *ret_len) {
-        size_t len = strlen(w->home);
-
-        w->part = part;
-        w->unit = UINT_MAX;
-        w->box = mfree(w->box);
-        if (len + 1 > w->path_allocated) {
-                char *p = realloc(w->path, len + 1);
-
-                if (!p)
-                        return -ENOMEM;
-                w->path = p;
-                w->path_allocated = len + 1;
-        }
-        memcpy(w->path, w->home, len + 1);
-        return path_append(w, len, walk_part_to_string(part), ret_len);
-}
-
-/* Opens <home>/<top> following links; a link that leads nowhere is an error, a missing top is empty. */
-int walk_top(Walk *w, WalkPart part) {
-        const char *top = walk_part_to_string(part);
-        _cleanup_close_ int fd = -1;
-        struct stat lst, st;
-        bool via_link;
-        size_t len;
-        int r;
-
-        r = top_path(w, part, &len);
-        if (r < 0)
-                return r;
-
-        fd = openat(w->home_fd, top, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0) {
-                int e = errno;
-
-                if (fstatat(w->home_fd, top, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT) {
-                                w->top_absent[part] = true;
-                                return 0;
-                        }
-                        return walk_error(w, w->path, "cannot stat: %s", strerror(errno));
-                }
-                if (S_ISLNK(lst.st_mode)) {
-                        _cleanup_free_ char *target = NULL;
-
-                        (void) path_readlinkat(w->home_fd, top, &target);
-                        return walk_error(w, w->path, "symbolic link to '%s' cannot be followed: %s",
-                                          strna(target), strerror(e));
-                }
-                return walk_error(w, w->path, "cannot list directory: %s", strerror(e));
-        }
-        r = fstatat(w->home_fd, top, &lst, AT_SYMLINK_NOFOLLOW);
-        via_link = r >= 0 && S_ISLNK(lst.st_mode);
-        if (fstat(fd, &st) < 0)
-                return walk_error(w, w->path, "cannot stat directory: %s", strerror(errno));
-        return walk_dir(w, TAKE_FD(fd), &st, (FileId) {}, UINT_MAX, top, via_link, len, 0);
-}
-
-static ssize_t top_record(const Walk *w, WalkPart part) {
-        for (size_t i = 0; i < w->n_dirs; i++)
-                if (w->dirs[i].parent == UINT_MAX && w->dirs[i].part == part)
-                        return (ssize_t) i;
-        return -1;
-}
-
-/* The top of part opened again by its name: it must be the directory its record is. */
-static int top_reopen(Walk *w, const DirRecord *d, struct stat *ret_st) {
-        _cleanup_close_ int fd = -1;
-
-        fd = openat(w->home_fd, d->name, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC | (d->via_link ? 0 : O_NOFOLLOW));
-        if (fd < 0 || fstat(fd, ret_st) < 0 || ret_st->st_dev != d->dev || ret_st->st_ino != d->ino)
-                return -ESTALE;
-        return TAKE_FD(fd);
-}
-
-/*
- * A later round, a top that changed: it is stat'ed and listed again (its
- * record updated in place, still careful), each entry that is a unit of the
- * view unchanged is kept, every other entry is walked as a new unit, and the
- * units the listing no longer holds leave the view. A top that is another
- * directory now (or gone) starts the pass over.
- */
-int walk_relist_top(Walk *w, WalkPart part) {
-        ssize_t index = top_record(w, part);
-        size_t first_new = w->n_units, len;
-        uint64_t hash = 0, n_entries = 0;
-        DirRecord *d;
-        struct stat st;
-        int fd, r;
-
-        if (index < 0)
-                return 0;     /* nothing listed it (it could not be read): the error stands */
-        d = &w->dirs[index];
-        fd = top_reopen(w, d, &st);
-        if (fd < 0) {
-                w->restart = true;
-                return walk_changed(w, "'%s/%s' was replaced while the home was walked", w->home, d->name);
-        }
-        if (d->fd >= 0)
-                safe_close(d->fd);
-        else
-                w->n_open++;
-        d->fd = fd;
-        d->nlink = st.st_nlink;
-        d->size = st.st_size;
-        d->mtime = st.st_mtim;
-        d->ctime = st.st_ctim;
-        d->racy = walk_ts_ge(d->mtime, w->racy_since) || walk_ts_ge(d->ctime, w->racy_since);
-        if (part == WALK_PART_BOXES)
-                w->n_box_entries = 0;
-
-        r = top_path(w, part, &len);
-        if (r < 0)
-                return r;
-        w->ancestors[0] = (FileId) { d->dev, d->ino };
-        w->n_ancestors = 1;
-        r = list_dir(w, (size_t) index, len, 0, &hash, &n_entries);
-        w->n_ancestors = 0;
-        if (r < 0)
-                return r;
-        w->dirs[index].hash = hash;
-        w->dirs[index].n_entries = n_entries;
-        walk_units_unlisted(w, part, first_new);
-        return 0;
-}
-
-/* A later round, a top that held: the units that changed are walked again by their names, as new units. */
-int walk_rewalk_units(Walk *w, WalkPart part) {
-        ssize_t index = top_record(w, part);
-        size_t n = w->n_units, len;
-        int fd, r;
-
-        if (index < 0)
-                return 0;
-        fd = w->dirs[index].fd;
-        if (fd < 0) {
-                struct stat st;
-
-                fd = top_reopen(w, &w->dirs[index], &st);
-                if (fd < 0)
-                        return walk_note_change(w, UINT_MAX, part, "the top cannot be opened again");
-                w->dirs[index].fd = fd;
-                w->n_open++;
-        }
-        r = top_path(w, part, &len);
-        if (r < 0)
-                return r;
-        w->ancestors[0] = (FileId) { w->dirs[index].dev, w->dirs[index].ino };
-        w->n_ancestors = 1;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                WalkEntry e;
-
-                if (!w->units[i].rewalk || w->units[i].part != part)
-                        continue;
-                w->units[i].rewalk = false;
-                e = (WalkEntry) { .name = w->units[i].name, .ino = w->units[i].ino, .type = w->units[i].type };
-                r = walk_unit_add(w, part, e.name, e.ino, e.type, &e.unit);
-                if (r >= 0) {
-                        /* walk_unit_add() may move the units: the name is the new unit's copy. */
-                        e.name = w->units[e.unit].name;
-                        r = walk_unit_entry(w, w->dirs[index].fd, (size_t) index, &e, len, 0, /* top= */ true);
-                }
-        }
-        w->n_ancestors = 0;
-        return r;
-}
-
-/*
- * Lists a racy directory again in one getdents64() call. One call runs under
- * the directory's lock, so no rename can tear it; a listing read in several
- * calls could be torn the same way twice and match a torn first listing (the
- * model's "torn re-list", docs/gc-protocol-model.md). A listing that does not
- * fit one call counts as changed.
- */
-static int relist_dir(const DirRecord *d, int fd, uint64_t *ret_hash, uint64_t *ret_n) {
-        /* The largest record: 19 header bytes, a 255-byte name and its NUL, 8-byte aligned. */
-        size_t size = (size_t) (d->n_entries + 64) * 280;
-        _cleanup_free_ uint8_t *buf = NULL;
-        uint64_t hash = 0, n_entries = 0;
-        ssize_t n;
-
-        buf = malloc(size);
-        if (!buf)
-                return -ENOMEM;
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return -errno;
-        do
-                n = getdents64(fd, buf, size);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        for (size_t off = 0; off < (size_t) n;) {
-                const struct dirent64 *de = (const struct dirent64 *) (buf + off);
-
-                off += de->d_reclen;
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                n_entries++;
-                hash += entry_hash(de->d_name, de->d_ino, de->d_type);
-        }
-        /* Something left for a second call: the directory grew, it cannot be proven unchanged. */
-        if (getdents64(fd, buf, size) != 0)
-                return -ESTALE;
-        *ret_hash = hash;
-        *ret_n = n_entries;
-        return 0;
-}
-
-/*
- * An fd on a record's directory: its own, or (when it gave its fd back) opened
- * again by name from its parent, recursively; *ret_owned holds what the
- * caller must close.
- */
-static int record_fd(Walk *w, size_t i, int *ret_owned) {
-        const DirRecord *d = &w->dirs[i];
-        _cleanup_close_ int parent_owned = -1;
-        int base = w->home_fd, fd;
-
-        if (d->fd >= 0)
-                return d->fd;
-        if (d->parent != UINT_MAX) {
-                base = record_fd(w, d->parent, &parent_owned);
-                if (base < 0)
-                        return base;
-        }
-        fd = openat(base, d->name, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC | (d->via_link ? 0 : O_NOFOLLOW));
-        if (fd < 0)
-                return -errno;
-        *ret_owned = fd;
-        return fd;
-}
-
-/* After the pass: every directory must still be what was listed. */
-int walk_verify(Walk *w) {
-        for (size_t p = 0; p < _WALK_PART_MAX; p++) {
-                struct stat st;
-
-                if (w->top_absent[p] && fstatat(w->home_fd, walk_part_to_string(p), &st, AT_SYMLINK_NOFOLLOW) >= 0) {
-                        w->restart = true;
-                        return walk_changed(w, "'%s/%s' appeared while the home was walked", w->home,
-                                            walk_part_to_string(p));
-                }
-        }
-
-        for (size_t i = 0; i < w->n_dirs; i++) {
-                DirRecord *d = &w->dirs[i];
-                _cleanup_free_ char *path = NULL, *why = NULL;
-                _cleanup_close_ int reopened = -1, parent_reopened = -1;
-                int fd = d->fd, base = w->home_fd;
-                struct stat st;
-                bool same;
-                int r;
-
-                if (d->post)
-                        continue;     /* proven when its walk ended (post_prove()) */
-                if (i == 0 && w->borrowed_top)
-                        continue;     /* a worker's copy of boxes/: the main walk verifies it */
-                if (d->unit != UINT_MAX && (!w->root->units[d->unit].live || w->root->units[d->unit].changed))
-                        continue;     /* left the view, or walked again next round anyway */
-                if (d->unit == UINT_MAX && w->top_changed[d->part])
-                        continue;
-                if (d->parent != UINT_MAX) {
-                        base = record_fd(w, d->parent, &parent_reopened);
-                        if (base < 0 && base != -ENOENT && base != -ENOTDIR && base != -ELOOP)
-                                return base;
-                }
-                if (fd < 0 && base >= 0)
-                        fd = reopened = openat(base, d->name, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC |
-                                                              (d->via_link ? 0 : O_NOFOLLOW));
-
-                same = fd >= 0 && fstat(fd, &st) >= 0 && st.st_dev == d->dev && st.st_ino == d->ino &&
-                       st.st_nlink == d->nlink && st.st_size == d->size && walk_ts_eq(st.st_mtim, d->mtime) &&
-                       walk_ts_eq(st.st_ctim, d->ctime);
-                if (same && (d->via_link || d->parent == UINT_MAX))
-                        same = base >= 0 && fstatat(base, d->name, &st, 0) >= 0 && st.st_dev == d->dev &&
-                               st.st_ino == d->ino;
-                if (same && d->racy) {
-                        uint64_t hash = 0, n = 0;
-
-                        r = relist_dir(d, fd, &hash, &n);
-                        if (r == -ENOMEM)
-                                return r;
-                        same = r >= 0 && hash == d->hash && n == d->n_entries;
-                }
-                if (same)
-                        continue;
-
-                path = walk_record_path(w->home, w->dirs, i, NULL);
-                if (!path || asprintf(&why, "directory '%s' changed while it was walked", path) < 0)
-                        return -ENOMEM;
-                r = walk_note_change(w, d->unit, d->part, why);
-                if (r < 0)
-                        return r;
-        }
         return 0;
 }

@@ -47,10 +47,26 @@
  *      pass does not count against WALK_MAX_PASSES, but after
  *      WALK_MAX_UNPROVEN such passes, or if the file clock stepped back while
  *      a pass ran, every directory is. (tests/model: walk-post-proof-*.)
- *   A pass that fails these checks is thrown away (the begin callback tells
- *   the caller to forget it) and the walk starts again, at most
- *   WALK_MAX_PASSES times; then home_walk() returns -EAGAIN (a home that never
- *   holds still) and the caller fails closed.
+ *
+ * Rounds (walk-units.c, walk-tops.c): every entry of boxes/ and bases/ is a
+ * unit, and what the walk finds (records, overlays, errors) belongs to the
+ * unit it was found under. A change these checks see marks only its unit
+ * changed (boxes/ or bases/ themselves: their top), and the round goes on.
+ * At the round's end the changed units are forgotten (cb->forget: the caller
+ * drops what it got for them) and the next round walks again only them: a
+ * top that changed is listed again, its entries that are units of the view
+ * with the same name, inode and type kept, every other entry walked as a new
+ * unit, units it no longer lists forgotten; a top that held has its changed
+ * units walked again by name. Rounds after the first stat every directory
+ * before listing it, and each round's end checks every careful directory of
+ * the view again. The first round that sees no change is the view. At most
+ * WALK_MAX_ROUNDS rounds, and none begun after WALK_ROUNDS_TIME_FACTOR times
+ * the first round's time (at least WALK_ROUNDS_MIN_USEC): then home_walk()
+ * returns -EAGAIN (a home that never holds still; WalkStats.unstable names
+ * the last change) and the caller fails closed. A top that appeared,
+ * vanished or was replaced, a file clock that stepped back, or a caller
+ * without a forget callback throws the whole pass away instead (the begin
+ * callback tells the caller to forget it), at most WALK_MAX_PASSES times.
  *
  * Workers (WalkOptions.jobs > 1, walk-jobs.c): boxes/ is listed by the
  * calling thread and its entries are walked by that many workers, threads
@@ -65,7 +81,7 @@
  * listed, a link that cannot be followed, a loop, the depth limit) go to the
  * error callback and the walk goes on: the caller decides (the GC keeps).
  *
- * home_walk() returns 0 after a consistent pass, -EAGAIN as above, a callback's
+ * home_walk() returns 0 after a consistent round, -EAGAIN as above, a callback's
  * negative errno, or -ENOMEM. A home directory that does not exist is -ENOENT;
  * a home without boxes/ or bases/ walks as empty.
  */
