@@ -259,6 +259,8 @@ int walk_jobs_merge_records(Walk *w) {
 
 #define WORKER_INDEX(j) ((j) == 0 ? 0 : (unsigned) (off + (j) - 1))
                 for (size_t j = 1; j < wk->n_dirs; j++) {
+                        /* Its fd, if still open, is the main walk's to close now. */
+                        w->n_open += wk->dirs[j].fd >= 0;
                         dirs[off + j - 1] = wk->dirs[j];
                         dirs[off + j - 1].parent = WORKER_INDEX(wk->dirs[j].parent);
                         wk->dirs[j] = (DirRecord) { .fd = -1 };

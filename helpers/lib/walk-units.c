@@ -127,6 +127,9 @@ void walk_units_unlisted(Walk *w, WalkPart part, size_t first_new) {
 
                 if (u->part == part && u->live && !u->listed)
                         u->gone = true;
+                /* The new listing says what is walked again: an entry it names that changed was. */
+                if (u->part == part)
+                        u->rewalk = false;
                 u->listed = false;
         }
 }
