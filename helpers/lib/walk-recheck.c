@@ -210,6 +210,7 @@ static void recheck_init(Recheck *c, const WalkLog *l, const WalkCallbacks *cb, 
                         .userdata = userdata,
                         .home = l->home,
                         .home_fd = -1,
+                        .unit = UINT_MAX,
                         /* The walk's callbacks see records of a directory list: the log's, read only. */
                         .dirs = l->dirs,
                         .n_dirs = l->n_dirs,
