@@ -95,7 +95,7 @@ int idset_add(IdSet *s, dev_t dev, ino_t ino) {
 }
 
 int idset_claim(IdSet *s, dev_t dev, ino_t ino, unsigned owner, bool (*released)(unsigned owner, const void *userdata),
-                const void *userdata) {
+                const void *userdata, unsigned *ret_holder) {
         unsigned *o;
         bool added;
         int r;
@@ -107,8 +107,11 @@ int idset_claim(IdSet *s, dev_t dev, ino_t ino, unsigned owner, bool (*released)
         o = slot_find_or_add(s, (FileId) { dev, ino }, &added, &r);
         if (!o)
                 return r;
-        if (!added && !(released && released(*o, userdata)))
+        if (!added && !(released && released(*o, userdata))) {
+                if (ret_holder)
+                        *ret_holder = *o;
                 return 0;
+        }
         *o = owner;
         return 1;
 }

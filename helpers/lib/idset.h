@@ -33,8 +33,8 @@ void idset_done(IdSet *s);
 /*
  * Claims an identity for owner: 1 when it was new, or its owner is one that
  * released(owner, userdata) says gave its claims up (then owner takes it over);
- * 0 when another owner holds it; -ENOMEM. A set claimed into holds owners for
+ * 0 when another owner holds it (*ret_holder, if given); -ENOMEM. A set claimed into holds owners for
  * every identity (idset_add() gives them owner 0).
  */
 int idset_claim(IdSet *s, dev_t dev, ino_t ino, unsigned owner, bool (*released)(unsigned owner, const void *userdata),
-                const void *userdata);
+                const void *userdata, unsigned *ret_holder);

@@ -216,6 +216,7 @@ static int walk_pass(Walk *w, WalkStats *stats, bool *ret_counts) {
                         for (size_t p = 0; p < _WALK_PART_MAX; p++)
                                 w->top_changed[p] = false;
                 }
+                walk_units_settle(w);
                 clean = !round_saw_change(w);
                 if (w->cb->forget)
                         stats->n_unproven += w->unproven;

@@ -34,16 +34,18 @@ typedef struct WalkFile {
  * it changed; the next round forgets it and walks its name again.
  */
 typedef struct WalkUnit {
-        char *name;
         uint64_t ino;
-        unsigned char type;
-        WalkPart part;
-        bool live;           /* in the view */
+        uint32_t name;       /* offset of its name in the main walk's unit_names */
+        uint32_t n_overlays;
+        uint8_t type;
+        uint8_t part;        /* WalkPart */
+        /* Written by the worker walking the unit while others read live: a byte of its own. */
         bool changed;        /* this round saw a change in it (or a directory its times cannot prove) */
-        bool listed;         /* in the top's new listing (a round that lists the top again) */
-        bool gone;           /* not in it: leaves the view */
-        bool rewalk;         /* forgotten after a change: walked again by its name next round */
-        size_t n_overlays;
+        bool mismatch;       /* its entry's inode was not the listed one, the name agreeing (walk.c) */
+        bool live:1;         /* in the view; changed between rounds only */
+        bool listed:1;       /* in the top's new listing (a round that lists the top again) */
+        bool gone:1;         /* not in it: leaves the view */
+        bool rewalk:1;       /* forgotten after a change: walked again by its name next round */
 } WalkUnit;
 
 /* What a directory looked like when it was listed; checked again after the pass. */
@@ -91,6 +93,8 @@ typedef struct Walk {
         struct Walk *root;                   /* the main walk (a worker's, or itself): it holds the units */
         WalkUnit *units;                     /* the main walk: every unit of the pass, by id */
         size_t n_units, allocated_units;
+        char *unit_names;                    /* ... their names, NUL-terminated, one after the other */
+        size_t n_unit_names, allocated_unit_names;
         unsigned unit;                       /* the unit being walked, UINT_MAX none */
         unsigned round;                      /* rounds of this pass, 1 the first */
         bool top_changed[_WALK_PART_MAX];    /* boxes/ or bases/ changed: listed again next round */
@@ -100,6 +104,8 @@ typedef struct Walk {
         StrSet unit_index;                   /* "<part>/<name>" -> unit, of the live units (walk_unit_keep()) */
         bool unit_index_built;
         size_t n_rewalked;                   /* units walked in rounds after the first */
+        struct WalkDep { unsigned unit, owner; } *deps; /* unit skipped a directory owner walked */
+        size_t n_deps, allocated_deps;
         uint64_t hooks_fired;                /* test hooks (walk-hooks.c) that acted this round */
         FileId ancestors[WALK_MAX_DEPTH + 2];
         unsigned n_ancestors;
@@ -170,10 +176,15 @@ int walk_relist_top(Walk *w, WalkPart part);
 void walk_unit_end(Walk *w);
 int walk_note_change(Walk *w, unsigned unit, WalkPart part, const char *why);
 int walk_unit_add(Walk *w, WalkPart part, const char *name, uint64_t ino, unsigned char type, unsigned *ret);
+static inline const char *walk_unit_name(const Walk *w, unsigned unit) {
+        return w->root->unit_names + w->root->units[unit].name;
+}
 bool walk_unit_released(unsigned unit, const void *userdata);
 int walk_unit_keep(Walk *w, WalkPart part, const char *name, uint64_t ino, unsigned char type);
 void walk_units_unlisted(Walk *w, WalkPart part, size_t first_new);
+void walk_units_settle(Walk *w);
 int walk_units_forget(Walk *w);
+bool walk_top_mismatch(const Walk *w, WalkPart part);
 void walk_units_done(Walk *w);
 int walk_rewalk_units(Walk *w, WalkPart part);
 void walk_test_hook(Walk *w, const char *point, const char *name);

@@ -69,13 +69,32 @@ void walk_jobs_spawn(unsigned n, void *(*fn)(void *), void *args, size_t size) {
         }
 }
 
+/*
+ * A directory is walked once, by the unit that claims it first. A unit that
+ * finds it claimed by another depends on that one: if it is forgotten, so is
+ * this one (walk_units_settle()), since what it skipped was never walked.
+ */
+static int claim(Walk *w, IdSet *seen, FileId id) {
+        unsigned holder = UINT_MAX;
+        Walk *root = w->root;
+        int r;
+
+        r = idset_claim(seen, id.dev, id.ino, w->unit, walk_unit_released, root, &holder);
+        if (r != 0 || holder == UINT_MAX || holder == w->unit || w->unit == UINT_MAX)
+                return r;
+        if (greedy_realloc(&root->deps, &root->allocated_deps, root->n_deps + 1, sizeof(root->deps[0]), 16) < 0)
+                return -ENOMEM;
+        root->deps[root->n_deps++] = (struct WalkDep) { w->unit, holder };
+        return 0;
+}
+
 int walk_claim_dir(Walk *w, FileId id) {
         int r;
 
         if (!w->shared)
-                return idset_claim(&w->seen, id.dev, id.ino, w->unit, walk_unit_released, w->root);
+                return claim(w, &w->seen, id);
         pthread_mutex_lock(&w->shared->lock);
-        r = idset_claim(w->shared->seen, id.dev, id.ino, w->unit, walk_unit_released, w->root);
+        r = claim(w, w->shared->seen, id);
         pthread_mutex_unlock(&w->shared->lock);
         return r;
 }

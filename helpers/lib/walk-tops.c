@@ -105,7 +105,7 @@ static int top_reopen(Walk *w, const DirRecord *d, struct stat *ret_st) {
  */
 int walk_relist_top(Walk *w, WalkPart part) {
         ssize_t index = top_record(w, part);
-        size_t first_new = w->n_units, len;
+        size_t len;
         uint64_t hash = 0, n_entries = 0;
         DirRecord *d;
         struct stat st;
@@ -143,7 +143,6 @@ int walk_relist_top(Walk *w, WalkPart part) {
                 return r;
         w->dirs[index].hash = hash;
         w->dirs[index].n_entries = n_entries;
-        walk_units_unlisted(w, part, first_new);
         return 0;
 }
 
@@ -176,11 +175,10 @@ int walk_rewalk_units(Walk *w, WalkPart part) {
                 if (!w->units[i].rewalk || w->units[i].part != part)
                         continue;
                 w->units[i].rewalk = false;
-                e = (WalkEntry) { .name = w->units[i].name, .ino = w->units[i].ino, .type = w->units[i].type };
+                e = (WalkEntry) { .name = (char *) walk_unit_name(w, (unsigned) i), .ino = w->units[i].ino,
+                                  .type = w->units[i].type };
                 r = walk_unit_add(w, part, e.name, e.ino, e.type, &e.unit);
                 if (r >= 0) {
-                        /* walk_unit_add() may move the units: the name is the new unit's copy. */
-                        e.name = w->units[e.unit].name;
                         r = walk_unit_entry(w, w->dirs[index].fd, (size_t) index, &e, len, 0, /* top= */ true);
                 }
         }

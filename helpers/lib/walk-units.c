@@ -25,17 +25,33 @@
 
 int walk_unit_add(Walk *w, WalkPart part, const char *name, uint64_t ino, unsigned char type, unsigned *ret) {
         Walk *root = w->root;
-        char *copy;
+        size_t off, len;
 
         if (root->n_units >= UINT_MAX - 1)
                 return -E2BIG;
-        /* Copied first: name may be another unit's, which growing the array moves. */
-        copy = strdup(name);
-        if (!copy || greedy_realloc(&root->units, &root->allocated_units, root->n_units + 1, sizeof(WalkUnit), 256) < 0) {
-                free(copy);
-                return -ENOMEM;
+        if (name >= root->unit_names && name < root->unit_names + root->n_unit_names)
+                /* Another unit's name (one walked again): shared, not copied. */
+                off = (size_t) (name - root->unit_names);
+        else {
+                len = strlen(name) + 1;
+                if (root->n_unit_names + len > UINT32_MAX)
+                        return -E2BIG;
+                if (greedy_realloc(&root->unit_names, &root->allocated_unit_names, root->n_unit_names + len, 1,
+                                   4096) < 0)
+                        return -ENOMEM;
+                off = root->n_unit_names;
+                memcpy(root->unit_names + off, name, len);
+                root->n_unit_names += len;
         }
-        root->units[root->n_units] = (WalkUnit) { .name = copy, .ino = ino, .type = type, .part = part, .live = true };
+        if (greedy_realloc(&root->units, &root->allocated_units, root->n_units + 1, sizeof(WalkUnit), 256) < 0)
+                return -ENOMEM;
+        root->units[root->n_units] = (WalkUnit) {
+                .name = (uint32_t) off,
+                .ino = ino,
+                .type = type,
+                .part = (uint8_t) part,
+                .live = true,
+        };
         *ret = (unsigned) root->n_units++;
         root->n_rewalked += root->round > 1;
         return 0;
@@ -45,7 +61,8 @@ int walk_unit_add(Walk *w, WalkPart part, const char *name, uint64_t ino, unsign
 bool walk_unit_released(unsigned unit, const void *userdata) {
         const Walk *root = userdata;
 
-        return unit != UINT_MAX && unit < root->n_units && !root->units[unit].live;
+        /* gone is set before a top's new entries are walked, by the thread that walks them. */
+        return unit != UINT_MAX && unit < root->n_units && (!root->units[unit].live || root->units[unit].gone);
 }
 
 /* Records a change seen this round: in unit (UINT_MAX: the top of part itself). why is taken. */
@@ -84,7 +101,7 @@ static WalkUnit *unit_find(Walk *w, WalkPart part, const char *name, uint64_t in
 
                         if (!u->live || u->changed)
                                 continue;
-                        n = snprintf(key, sizeof(key), "%c/%s", '0' + (int) u->part, u->name);
+                        n = snprintf(key, sizeof(key), "%c/%s", '0' + (int) u->part, w->unit_names + u->name);
                         if (n < 0 || (size_t) n >= sizeof(key) ||
                             strset_put(&w->unit_index, key, (size_t) n, (uint64_t) i) < 0)
                                 return NULL;
@@ -131,6 +148,54 @@ void walk_units_unlisted(Walk *w, WalkPart part, size_t first_new) {
                 if (u->part == part)
                         u->rewalk = false;
                 u->listed = false;
+        }
+}
+
+/* A unit of part whose own entry was not the inode listed (the name agreeing). */
+bool walk_top_mismatch(const Walk *w, WalkPart part) {
+        for (size_t i = 0; i < w->n_units; i++)
+                if (w->units[i].live && w->units[i].mismatch && w->units[i].part == part)
+                        return true;
+        return false;
+}
+
+/*
+ * Before the round's changed units are forgotten: a unit whose entry was
+ * another inode than listed is walked again if its top's listing changed;
+ * a unit that skipped a directory because another unit had claimed it goes
+ * with that unit, to a fixpoint.
+ */
+void walk_units_settle(Walk *w) {
+        bool again = true;
+
+        for (size_t i = 0; i < w->n_units; i++) {
+                WalkUnit *u = &w->units[i];
+
+                if (u->live && u->mismatch && w->top_changed[u->part])
+                        u->changed = true;
+        }
+        while (again) {
+                again = false;
+                for (size_t i = 0; i < w->n_deps; i++) {
+                        WalkUnit *u = &w->units[w->deps[i].unit], *o = &w->units[w->deps[i].owner];
+
+                        if (u->live && !u->changed && !u->gone && (!o->live || o->changed || o->gone)) {
+                                u->changed = true;
+                                again = true;
+                        }
+                }
+        }
+        /* Dependencies of units that leave the view are void. */
+        {
+                size_t k = 0;
+
+                for (size_t i = 0; i < w->n_deps; i++) {
+                        const WalkUnit *u = &w->units[w->deps[i].unit], *o = &w->units[w->deps[i].owner];
+
+                        if (u->live && !u->changed && !u->gone && o->live && !o->changed && !o->gone)
+                                w->deps[k++] = w->deps[i];
+                }
+                w->n_deps = k;
         }
 }
 
@@ -255,9 +320,9 @@ int walk_units_forget(Walk *w) {
 }
 
 void walk_units_done(Walk *w) {
-        for (size_t i = 0; i < w->n_units; i++)
-                free(w->units[i].name);
         w->n_units = 0;
+        w->n_unit_names = 0;
+        w->n_deps = 0;
         strset_done(&w->unit_index);
         w->unit_index_built = false;
 }

@@ -130,6 +130,8 @@ int walk_verify(Walk *w) {
                 if (same && (d->via_link || d->parent == UINT_MAX))
                         same = base >= 0 && fstatat(base, d->name, &st, 0) >= 0 && st.st_dev == d->dev &&
                                st.st_ino == d->ino;
+                if (d->parent == UINT_MAX && walk_top_mismatch(w, d->part))
+                        d->racy = true;
                 if (same && d->racy) {
                         uint64_t hash = 0, n = 0;
 

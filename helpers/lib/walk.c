@@ -199,6 +199,8 @@ void walk_done(Walk *w) {
         walk_jobs_done(w);
         idset_done(&w->careful);
         free(w->units);
+        free(w->unit_names);
+        free(w->deps);
         free(w->dirs);
         free(w->files);
         free(w->path);
@@ -256,7 +258,15 @@ static int check_listed_inode(Walk *w, int dir_fd, const char *name, uint64_t d_
          */
         if (fstatat(dir_fd, name, &now, AT_SYMLINK_NOFOLLOW) >= 0 && now.st_dev == st->st_dev &&
             now.st_ino == st->st_ino) {
-                w->dirs[dir_index].racy = true;
+                /*
+                 * A unit whose own entry is such a mismatch could as well be an exchange just before
+                 * the open: the top is listed again (walk_verify()), and if its listing changed, the
+                 * unit is walked again (walk_units_settle()). A worker's top is a copy: the unit says it.
+                 */
+                if (w->dirs[dir_index].parent == UINT_MAX && w->unit != UINT_MAX)
+                        w->root->units[w->unit].mismatch = true;
+                else
+                        w->dirs[dir_index].racy = true;
                 return 0;
         }
         return walk_changed(w, "'%s' was replaced while it was walked", w->path);
@@ -505,6 +515,10 @@ int walk_list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *r
         int fd = w->dirs[index].fd;
         bool top = w->dirs[index].parent == UINT_MAX;
         bool hand_out = w->n_workers > 1 && w->part == WALK_PART_BOXES && top && w->root->round <= 1;
+        /* A top listed again: listed whole first, so that the units it no longer holds are known to
+         * have left before its new entries are walked (and may take over their directories). */
+        bool relist = top && w->root->round > 1;
+        size_t first_new = w->root->n_units;
         uint64_t hash = 0, n_entries = 0;
         WalkEntry *entries = NULL;
         size_t n_out = 0, allocated_out = 0;
@@ -558,7 +572,7 @@ int walk_list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *r
                                         goto finish;
                         }
 
-                        if (hand_out) {
+                        if (hand_out || relist) {
                                 if (greedy_realloc(&entries, &allocated_out, n_out + 1, sizeof(WalkEntry), 256) < 0) {
                                         r = -ENOMEM;
                                         goto finish;
@@ -580,6 +594,14 @@ int walk_list_dir(Walk *w, size_t index, size_t len, unsigned depth, uint64_t *r
                 r = walk_jobs_run(w, index, len, entries, n_out);
                 if (r < 0)
                         goto finish;
+        }
+        if (relist) {
+                walk_units_unlisted(w, w->part, first_new);
+                for (size_t i = 0; i < n_out; i++) {
+                        r = walk_unit_entry(w, fd, index, &entries[i], len, depth, /* top= */ true);
+                        if (r < 0)
+                                goto finish;
+                }
         }
         *ret_hash = hash;
         *ret_n = n_entries;

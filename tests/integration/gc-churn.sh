@@ -131,6 +131,34 @@ dry jobs-rename "1,before=a,rename,boxes/a,boxes/a2" "with three workers, a box 
 dry jobs-exchange "1,before=b,exchange,boxes/b,boxes/c" "with three workers, two boxes exchanged: the same rounds and pins" \
         2 2 "sha256-e.ext4 sha256-orphan.ext4" --jobs 3
 
+# A torn listing: boxes/ is listed in several getdents64() calls (3,000 entries); two boxes, one in the
+# first call's part of the listing and one far behind it, are exchanged just before the first is
+# walked. The first opens the other's directory (claimed under the inode the listing named), and the
+# second's entry, read after the exchange, names that same inode: it finds it claimed. The first is
+# walked again (its inode was not the listed one); the second depends on it and must be too, or its
+# directory is never walked and its image looks unreferenced.
+CASE=torn
+H="$T/$CASE" DI="$T/$CASE/images/disk-images"
+mkhome "$CASE"
+mkdir -p "$T/proto/disks"
+qemu-img create -q -f qcow2 -b "$DI/sha256-e.ext4" -F raw "$T/proto/disks/disk.qcow2" 1M
+for i in $(seq -w 1 3000); do
+        mkdir -p "$H/boxes/fill-$i/disks"
+        cp "$T/proto/disks/disk.qcow2" "$H/boxes/fill-$i/disks/"
+done
+mapfile -t order < <(python3 -c 'import os, sys; print("\n".join(e.name for e in os.scandir(sys.argv[1])))' "$H/boxes")
+first="${order[5]}" second="${order[2900]}"
+for x in first second; do
+        head -c 65536 /dev/urandom >"$DI/sha256-$x.ext4"
+        qemu-img create -q -f qcow2 -b "$DI/sha256-$x.ext4" -F raw "$H/boxes/${!x}/disks/disk.qcow2" 1M
+done
+touch -d '1 hour ago' "$DI"/*.ext4
+sleep 2.2
+gc "$CASE" "1,before=$first,exchange,boxes/$first,boxes/$second" --dry-run --jobs 1
+check "a torn listing: both exchanged boxes' images stay pinned" \
+        bash -c "[ $rc -eq 0 ] && jq -e '[.reclaimed[].path | select(test(\"sha256-(first|second)\"))] | length == 0' <<<'$out'"
+check "... the hook acted once" hooked "$CASE" 1
+
 # A home that changes in every round (boxes/ at each round's end) never settles: the run fails
 # closed after WALK_MAX_ROUNDS rounds, keeps everything, and names the directory that kept changing.
 CASE=never
