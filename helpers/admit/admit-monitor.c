@@ -613,7 +613,7 @@ int admit_monitor(const MonitorOptions *o) {
 
         if (o->json)
                 print_json(&r, metrics_file);
-        else if (!log_to_journal())
+        else if (!o->quiet && !log_journal_only())
                 print_human(&r);
         return EXIT_SUCCESS;
 }
@@ -657,7 +657,7 @@ int admit_release_reserve(const MonitorOptions *o) {
                         (void) log_struct_fields(LOG_WARNING, BOXLITE_MESSAGE_RESERVE_RELEASED_STR, f, ELEMENTSOF(f),
                                                  "Released the reserve '%s' (%s) on '%s' by hand", v->path,
                                                  format_bytes(b, v->bytes), o->home);
-                        if (!o->json && !log_to_journal())
+                        if (!o->json && !o->quiet && !log_journal_only())
                                 printf("Released %s (%s)\n", v->path, format_bytes(b, v->bytes));
                 }
                 json_object_array_add(list, reserve_json(v));

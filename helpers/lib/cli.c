@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "escape.h"
+#include "log.h"
 
 int cli_usage_error(const char *format, ...) {
         _cleanup_free_ char *msg = NULL;
@@ -62,4 +63,14 @@ int cli_flush_stdout(void) {
                 clearerr(stdout);
         }
         return r;
+}
+
+int cli_set_verbosity(unsigned flags) {
+        if ((flags & CLI_QUIET) && (flags & CLI_VERBOSE))
+                return cli_usage_error("--quiet and --verbose are mutually exclusive");
+        if (flags & CLI_QUIET)
+                log_set_stderr_max_level(LOG_ERR);
+        else if (flags & CLI_VERBOSE)
+                log_set_stderr_max_level(MAX(log_get_max_level(), LOG_INFO));
+        return 0;
 }

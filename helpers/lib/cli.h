@@ -17,6 +17,17 @@
 
 int cli_usage_error(const char *format, ...) _printf_(1, 2);
 
+/* -q --quiet (no report, errors only on stderr) and -v --verbose (each decision on stderr too). */
+typedef enum CliVerbosity {
+        CLI_QUIET = 1 << 0,
+        CLI_VERBOSE = 1 << 1,
+} CliVerbosity;
+
+#define CLI_VERBOSITY_FLAG(c) ((c) == 'q' ? CLI_QUIET : CLI_VERBOSE)
+
+/* Sets the log's stderr threshold from the flags. Returns 0, or the usage error when both were given. */
+int cli_set_verbosity(unsigned flags);
+
 /*
  * For getopt_long()'s '?' (opterr = 0): names the option that is not known,
  * or the one that lacks its argument ("option '--home' needs an argument").
