@@ -467,9 +467,8 @@ int main(int argc, char *argv[]) {
         }
 
         if (!arg_home) {
-                r = path_default_home(&arg_home);
+                r = cli_default_home(&arg_home);
                 if (r < 0) {
-                        log_error_errno(r, "Failed to determine the boxlite home: %m");
                         config_done(&arg_config);
                         return EXIT_FAILURE;
                 }

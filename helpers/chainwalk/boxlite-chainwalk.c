@@ -504,10 +504,9 @@ int main(int argc, char *argv[]) {
                 }
         } else {
                 if (!arg_home) {
-                        r = path_default_home(&arg_home);
+                        r = cli_default_home(&arg_home);
                         if (r < 0)
-                                return log_error_errno(r, "Failed to determine the boxlite home: %m"),
-                                       EXIT_FAILURE;
+                                return EXIT_FAILURE;
                 }
                 r = arg_usage ? home_usage(arg_home, &all_complete) : walk_home(arg_home, &all_complete);
                 free(arg_home);

@@ -36,6 +36,9 @@ static const char *arg_apply_plan = NULL;
 static unsigned arg_jobs = 0;
 static bool arg_jobs_set = false;
 
+/* The errors that mean the home itself is wrong, not the run. */
+#define IN_SET_ERRNO_HOME(r) ((r) == -ENOENT || (r) == -ENOTDIR || (r) == -EACCES)
+
 static void help(void) {
         printf("Usage: %s [OPTIONS]\n"
                "\n"
@@ -381,9 +384,8 @@ int main(int argc, char *argv[]) {
         }
 
         if (!arg_home) {
-                r = path_default_home(&arg_home);
+                r = cli_default_home(&arg_home);
                 if (r < 0) {
-                        log_error_errno(r, "Failed to determine the boxlite home: %m");
                         config_done(&arg_config);
                         return EXIT_FAILURE;
                 }
@@ -429,7 +431,13 @@ int main(int argc, char *argv[]) {
 
         r = gc_run(&o, &res);
         if (r < 0) {
-                log_error_errno(r, "Failed to collect garbage in '%s': %m", arg_home);
+                if (IN_SET_ERRNO_HOME(r))
+                        log_error_errno(r, "Cannot collect garbage in '%s': %s (%m); give the home with --home "
+                                        "PATH or $BOXLITE_HOME, and run as its owner or root.", arg_home,
+                                        r == -ENOENT ? "the home does not exist" :
+                                        r == -ENOTDIR ? "the home is not a directory" : "the home cannot be read");
+                else
+                        log_error_errno(r, "Failed to collect garbage in '%s': %m", arg_home);
                 if (arg_json)
                         print_json_failed(arg_home, arg_dry_run, r);
                 goto finish;

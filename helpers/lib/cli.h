@@ -17,6 +17,12 @@
 
 int cli_usage_error(const char *format, ...) _printf_(1, 2);
 
+/*
+ * The home when --home was not given (path_default_home()); says why there is none, and how to give
+ * one, when it cannot be determined. Returns 0, or a negative errno (logged).
+ */
+int cli_default_home(char **ret);
+
 /* -q --quiet (no report, errors only on stderr) and -v --verbose (each decision on stderr too). */
 typedef enum CliVerbosity {
         CLI_QUIET = 1 << 0,
