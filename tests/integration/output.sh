@@ -46,10 +46,10 @@ check "gc >/dev/null: the no-journal notice, if any, at most once" \
         test "$(grep -c "No journal reachable" "$T/err")" -le 1
 
 "$GC" --home "$H" --dry-run --grace 0 --json >"$T/out" 2>"$T/err"
-check "gc --json: the same document (keys and counts)" jq -e '
+check "gc --json: the same document (keys and counts)" jq -en 'input |
         .dry_run == true and .reclaimed_count == 3 and .kept_count == 1 and (.reclaimed | length) == 3 and
         (.kept[0] | .reason == "pinned") and (.errors | length) == 0 and
-        ([keys[]] | contains(["reclaimed", "reclaimed_bytes", "kept", "errors", "ok", "fail_closed", "home"]))' "$T/out"
+        ([keys[]] | contains(["reclaimed", "reclaimed_bytes", "kept", "errors", "ok", "fail_closed", "home"]))' <"$T/out"
 check "gc --json: nothing of it on stderr" test -z "$(stderr_rest "$T/err")"
 
 # A nothing-kept run: no "Kept 0:." and no table without rows.

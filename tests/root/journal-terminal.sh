@@ -36,15 +36,21 @@ entry() { # entry MATCH...: the newest entry that matches, as JSON
         journalctl --sync
         journalctl -o json "$@" 2>/dev/null | tail -1
 }
+# is_entry JSON JQ-ARGS...: JSON is an entry (not nothing) for which the jq expression holds.
+is_entry() {
+        local json="$1"
+        shift
+        [ -n "$json" ] && jq -e "$@" <<<"$json"
+}
 
 # ------------------------------------------------ the GC from a terminal
 head -c 65536 /dev/urandom >"$DI/sha256-by-hand.ext4"
 "$GC" --home "$H" --grace 0 >"$T/out" 2>"$T/err"
 check "the GC run succeeds" test $? -eq 0
 e="$(entry MESSAGE_ID=$RECLAIMED "BOXLITE_IMAGE=$DI/sha256-by-hand.ext4")"
-check "the reclaimed image is in the journal with its MESSAGE_ID, path and bytes" jq -e --arg i "$DI/sha256-by-hand.ext4" '
+check "the reclaimed image is in the journal with its MESSAGE_ID, path and bytes" is_entry "$e" --arg i "$DI/sha256-by-hand.ext4" '
         .MESSAGE_ID == "64f8f96e0d814b94941060e7e019d66b" and .BOXLITE_IMAGE == $i and
-        .BOXLITE_RECLAIMED_BYTES == "65536" and .BOXLITE_DRY_RUN == "0" and .SYSLOG_IDENTIFIER == "boxlite-gc"' <<<"$e"
+        .BOXLITE_RECLAIMED_BYTES == "65536" and .BOXLITE_DRY_RUN == "0" and .SYSLOG_IDENTIFIER == "boxlite-gc"'
 check "the terminal's report names the image once, on stdout" test "$(grep -c 'sha256-by-hand.ext4' "$T/out")" -eq 1
 check "nothing of the report is repeated on stderr" test ! -s "$T/err"
 diag "$(cat "$T/out")"
@@ -53,8 +59,8 @@ diag "$(cat "$T/out")"
 "$ADMIT" --home "$H" --no-bus --box by-hand --hard-floor $((avail + G)) >"$T/out" 2>"$T/err"
 check "a rejection exits 75" test $? -eq 75
 e="$(entry MESSAGE_ID=$REJECT BOXLITE_BOX=by-hand)"
-check "the rejection is in the journal with its MESSAGE_ID and verdict" jq -e --arg h "$H" '
-        .BOXLITE_VERDICT == "reject" and .BOXLITE_HOME == $h and .PRIORITY == "3"' <<<"$e"
+check "the rejection is in the journal with its MESSAGE_ID and verdict" is_entry "$e" --arg h "$H" '
+        .BOXLITE_VERDICT == "reject" and .BOXLITE_HOME == $h and .PRIORITY == "3"'
 check "the terminal gets the verdict on stdout" grep -q '^Verdict: reject' "$T/out"
 
 cat >"$T/etc/boxlite.conf" <<EOF
@@ -67,7 +73,7 @@ EOF
 "$ADMIT" --home "$H" --monitor --no-bus >"$T/out" 2>"$T/err"
 check "the monitor exits 0 under pressure" test $? -eq 0
 e="$(entry MESSAGE_ID=$RAISED "BOXLITE_HOME=$H")"
-check "the monitor's verdict is in the journal" jq -e '.BOXLITE_VERDICT == "reject"' <<<"$e"
+check "the monitor's verdict is in the journal" is_entry "$e" '.BOXLITE_VERDICT == "reject"'
 check "the terminal gets the monitor's report" grep -q 'reject' "$T/out"
 rm -f "$T/etc/boxlite.conf"
 
@@ -76,7 +82,7 @@ head -c 4096 /dev/urandom >"$DI/sha256-unit.ext4"
 : >"$T/stream"
 JOURNAL_STREAM="$(stat -c '%d:%i' "$T/stream")" "$GC" --home "$H" --grace 0 >"$T/out" 2>>"$T/stream"
 e="$(entry MESSAGE_ID=$RECLAIMED "BOXLITE_IMAGE=$DI/sha256-unit.ext4")"
-check "under a unit: the deletion is journaled" jq -e '.BOXLITE_RECLAIMED_BYTES == "4096"' <<<"$e"
+check "under a unit: the deletion is journaled" is_entry "$e" '.BOXLITE_RECLAIMED_BYTES == "4096"'
 check "under a unit: nothing written to stderr (it is the journal, the entry is there once)" test ! -s "$T/stream"
 check "under a unit: one entry for the image, not two" \
         test "$(journalctl -o json MESSAGE_ID=$RECLAIMED "BOXLITE_IMAGE=$DI/sha256-unit.ext4" | wc -l)" -eq 1
