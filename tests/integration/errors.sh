@@ -80,6 +80,12 @@ else
         diag "not root: the cases of another user are not run"
 fi
 
+# ------------------------------------------------ the bus of --serve
+DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/no-bus" "$ADMIT" --serve --home "$H" >/dev/null 2>"$T/err"
+check "--serve without a bus: exit 1" test $? -eq 1
+check "--serve without a bus: names the address it tried and the reason" \
+        grep -qF "Failed to connect to the system bus at 'unix:path=$T/no-bus': No such file or directory" "$T/err"
+
 # ------------------------------------------------ configuration files and option values
 printf '[GC]\nGrace=soon\n' >"$T/etc/boxlite.conf"
 "$GC" --home "$H" >/dev/null 2>"$T/err"
