@@ -464,8 +464,13 @@ int admit_serve(const ServeOptions *o) {
                 return log_error_errno(r, "Failed to watch child processes: %m");
 
         r = o->user ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m", o->user ? "session" : "system");
+        if (r < 0) {
+                const char *address = getenv(o->user ? "DBUS_SESSION_BUS_ADDRESS" : "DBUS_SYSTEM_BUS_ADDRESS");
+
+                return log_error_errno(r, "Failed to connect to the %s bus at '%s': %m", o->user ? "session" : "system",
+                                       address ?: o->user ? "$XDG_RUNTIME_DIR/bus" :
+                                                            "unix:path=/run/dbus/system_bus_socket");
+        }
 
         r = sd_bus_add_filter(bus, NULL, on_any_message, &c);
         if (r < 0)
@@ -474,6 +479,12 @@ int admit_serve(const ServeOptions *o) {
         if (r < 0)
                 return log_error_errno(r, "Failed to register the object: %m");
         r = sd_bus_request_name(bus, ADMISSION_BUS_NAME, 0);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Failed to own the name " ADMISSION_BUS_NAME ": another process owns it "
+                                       "(an instance of boxlite-admit --serve already runs)");
+        if (r == -EACCES)
+                return log_error_errno(r, "Failed to own the name " ADMISSION_BUS_NAME ": the bus policy "
+                                       "(org.boxlite.Admission1.conf) lets only root own it: %m");
         if (r < 0)
                 return log_error_errno(r, "Failed to own the name " ADMISSION_BUS_NAME ": %m");
         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);

@@ -69,6 +69,18 @@ static void run_done(Run *r) {
         free(r->state_dir);
 }
 
+/* The monitor keeps watching without its state; an unsafe directory is named with what is wrong with it. */
+static void log_state_save_failed(int error, const char *dir) {
+        _cleanup_free_ char *problem = error == -EPERM ? monitor_state_dir_problem(dir) : NULL;
+
+        if (problem)
+                log_warning("Refusing the monitor state directory %s. Until it is fixed or [Monitor] "
+                            "StateDirectory= names another, each check starts from an unknown verdict, ignoring.",
+                            problem);
+        else
+                log_warning_errno(error, "Could not save the monitor state in '%s', ignoring: %m", dir);
+}
+
 static uint64_t now_realtime_usec(void) {
         struct timespec ts;
 
@@ -365,7 +377,11 @@ static char *label_escape(const char *s) {
         return out;
 }
 
+/* The series that sums the boxes beyond [Monitor] MetricsTopBoxes=. */
+#define METRICS_OTHER_BOX "_other"
+
 static void write_metrics_body(const Run *r, FILE *f, const char *home, const Usage *u, bool have_usage) {
+        uint64_t top = r->o->config->monitor_metrics_top_boxes;
         _cleanup_free_ SpaceInfo *space = calloc(MAX(r->n_reserves, (size_t) 1), sizeof(SpaceInfo));
         _cleanup_free_ bool *readable = calloc(MAX(r->n_reserves, (size_t) 1), sizeof(bool));
 
@@ -405,13 +421,25 @@ static void write_metrics_body(const Run *r, FILE *f, const char *home, const Us
         if (have_usage) {
                 fprintf(f, "# HELP boxlite_box_allocated_bytes Allocated bytes of a box's overlays (disks and "
                            "snapshots).\n# TYPE boxlite_box_allocated_bytes gauge\n");
-                for (size_t i = 0; i < u->n_boxes; i++) {
+                /* The largest boxes (usage lists them largest first) one by one, the rest as one "_other". */
+                for (size_t i = 0; i < MIN((uint64_t) u->n_boxes, top); i++) {
                         _cleanup_free_ char *box = label_escape(u->boxes[i].box);
 
                         if (box)
                                 fprintf(f, "boxlite_box_allocated_bytes{home=\"%s\",box=\"%s\"} %" PRIu64 "\n",
                                         home, box, u->boxes[i].allocated_bytes);
                 }
+                if ((uint64_t) u->n_boxes > top) {
+                        uint64_t other = 0;
+
+                        for (size_t i = (size_t) top; i < u->n_boxes; i++)
+                                other += u->boxes[i].allocated_bytes;
+                        fprintf(f, "boxlite_box_allocated_bytes{home=\"%s\",box=\"" METRICS_OTHER_BOX "\"} %" PRIu64
+                                "\n", home, other);
+                }
+                fprintf(f, "# HELP boxlite_home_boxes Boxes of the home, whether or not they have a series of "
+                           "their own.\n# TYPE boxlite_home_boxes gauge\n"
+                           "boxlite_home_boxes{home=\"%s\"} %zu\n", home, u->n_boxes);
                 fprintf(f, "# HELP boxlite_home_committed_growth_bytes What the home's live overlays (in disks/) "
                            "may still grow: virtual size minus allocated bytes.\n# TYPE boxlite_home_committed_growth_bytes gauge\n"
                            "boxlite_home_committed_growth_bytes{home=\"%s\"} %" PRIu64 "\n", home,
@@ -595,7 +623,7 @@ int admit_monitor(const MonitorOptions *o) {
         if (r.state_dir) {
                 k = monitor_state_save(r.state_dir, o->home, &r.next);
                 if (k < 0)
-                        log_warning_errno(k, "Could not save the monitor state in '%s', ignoring: %m", r.state_dir);
+                        log_state_save_failed(k, r.state_dir);
         }
 
         if (r.changed && !o->no_bus) {
@@ -613,7 +641,7 @@ int admit_monitor(const MonitorOptions *o) {
 
         if (o->json)
                 print_json(&r, metrics_file);
-        else if (!log_to_journal())
+        else if (!o->quiet && !log_journal_only())
                 print_human(&r);
         return EXIT_SUCCESS;
 }
@@ -657,7 +685,7 @@ int admit_release_reserve(const MonitorOptions *o) {
                         (void) log_struct_fields(LOG_WARNING, BOXLITE_MESSAGE_RESERVE_RELEASED_STR, f, ELEMENTSOF(f),
                                                  "Released the reserve '%s' (%s) on '%s' by hand", v->path,
                                                  format_bytes(b, v->bytes), o->home);
-                        if (!o->json && !log_to_journal())
+                        if (!o->json && !o->quiet && !log_journal_only())
                                 printf("Released %s (%s)\n", v->path, format_bytes(b, v->bytes));
                 }
                 json_object_array_add(list, reserve_json(v));
@@ -674,8 +702,7 @@ int admit_release_reserve(const MonitorOptions *o) {
                         s.reserve_released = true;
                         k = monitor_state_save(state_dir, o->home, &s);
                         if (k < 0)
-                                log_warning_errno(k, "Could not save the monitor state in '%s', ignoring: %m",
-                                                  state_dir);
+                                log_state_save_failed(k, state_dir);
                 }
         }
         if (o->json) {

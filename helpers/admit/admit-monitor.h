@@ -23,6 +23,7 @@ typedef struct MonitorOptions {
         const char *home;
         const char *metrics_file; /* overrides [Monitor] MetricsFile= */
         bool json;
+        bool quiet;               /* no human report */
         bool no_bus;
         bool user_bus;            /* the session bus: --user, or when not run as root */
 } MonitorOptions;

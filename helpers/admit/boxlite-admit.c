@@ -39,6 +39,7 @@ static char *arg_home = NULL;
 static const char *arg_box = NULL;
 static const char *arg_unit = NULL;
 static bool arg_json = false;
+static unsigned arg_verbosity = 0; /* CliVerbosity */
 static bool arg_no_bus = false;
 static bool arg_user = false;
 static bool arg_serve = false;
@@ -78,6 +79,8 @@ static void help(void) {
                "     --gc-timeout SPAN      Stop that collection after SPAN (default 10s): the first verdict decides\n"
                "     --probe-timeout SPAN   Give up reading free space after SPAN (default 2s): warn\n"
                "     --json                 Print the decision as JSON\n"
+               "  -q --quiet                Print no report; only errors on stderr (the exit status says it)\n"
+               "  -v --verbose              Also log each decision on stderr\n"
                "     --no-bus               Do not emit the Decided D-Bus signal\n"
                "     --bus-timeout SPAN     Wait at most SPAN for the bus to take the signal (default 500ms)\n"
                "     --serve                Serve org.boxlite.Admission1 on the system bus\n"
@@ -133,6 +136,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "gc-timeout", required_argument, NULL, ARG_GC_TIMEOUT },
                 { "probe-timeout", required_argument, NULL, ARG_PROBE_TIMEOUT },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "quiet", no_argument, NULL, 'q' },
+                { "verbose", no_argument, NULL, 'v' },
                 { "no-bus", no_argument, NULL, ARG_NO_BUS },
                 { "bus-timeout", required_argument, NULL, ARG_BUS_TIMEOUT },
                 { "serve", no_argument, NULL, ARG_SERVE },
@@ -146,7 +151,7 @@ static int parse_argv(int argc, char *argv[]) {
         int c;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hqv", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
@@ -224,6 +229,10 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_JSON:
                         arg_json = true;
                         break;
+                case 'q':
+                case 'v':
+                        arg_verbosity |= CLI_VERBOSITY_FLAG(c);
+                        break;
                 case ARG_NO_BUS:
                         arg_no_bus = true;
                         break;
@@ -257,7 +266,7 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_release_reserve = true;
                         break;
                 case '?':
-                        return cli_bad_option(argv, options, "h");
+                        return cli_bad_option(argv, options, "hqv");
                 default:
                         return -EINVAL;
                 }
@@ -268,6 +277,8 @@ static int parse_argv(int argc, char *argv[]) {
                 return cli_usage_error("--serve, --monitor and --release-reserve exclude each other");
         if (arg_metrics_file && !arg_monitor)
                 return cli_usage_error("--metrics-file needs --monitor");
+        if (cli_set_verbosity(arg_verbosity) < 0)
+                return -EINVAL;
         return 1;
 }
 
@@ -424,7 +435,7 @@ static int run_once(void) {
 
         if (arg_json)
                 print_json(d);
-        else if (!log_to_journal())
+        else if (!(arg_verbosity & CLI_QUIET) && !log_journal_only())
                 print_human(d);
 
         /*
@@ -456,9 +467,8 @@ int main(int argc, char *argv[]) {
         }
 
         if (!arg_home) {
-                r = path_default_home(&arg_home);
+                r = cli_default_home(&arg_home);
                 if (r < 0) {
-                        log_error_errno(r, "Failed to determine the boxlite home: %m");
                         config_done(&arg_config);
                         return EXIT_FAILURE;
                 }
@@ -478,6 +488,7 @@ int main(int argc, char *argv[]) {
                         .home = arg_home,
                         .metrics_file = arg_metrics_file,
                         .json = arg_json,
+                        .quiet = (arg_verbosity & CLI_QUIET),
                         .no_bus = arg_no_bus,
                         .user_bus = arg_user || geteuid() != 0,
                 };

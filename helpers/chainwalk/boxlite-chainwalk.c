@@ -26,6 +26,7 @@
 
 static bool arg_json = false;
 static bool arg_quiet = false;
+static unsigned arg_verbosity = 0; /* CliVerbosity */
 static unsigned arg_max_depth = CHAIN_MAX_DEPTH_DEFAULT;
 static QcowReader arg_reader = QCOW_READER_AUTO;
 static char *arg_home = NULL;
@@ -53,6 +54,7 @@ static void help(void) {
                "     --usage            With --home: where the space goes, per box and per image, and\n"
                "                        the overlays' committed growth against the available space\n"
                "  -q --quiet            Print nothing; report through the exit status only\n"
+               "  -v --verbose          Also log each finding on stderr\n"
                "\n"
                "Exit status: 0 every chain complete, 1 a chain is incomplete (missing, unreadable,\n"
                "corrupt, looping or too deep), 2 usage error.\n"
@@ -78,12 +80,13 @@ static int parse_argv(int argc, char *argv[]) {
                 { "reader", required_argument, NULL, ARG_READER },
                 { "usage", no_argument, NULL, ARG_USAGE },
                 { "quiet", no_argument, NULL, 'q' },
+                { "verbose", no_argument, NULL, 'v' },
                 {}
         };
         int c;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hqv", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
@@ -120,9 +123,12 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case 'q':
                         arg_quiet = true;
+                        __attribute__((fallthrough));
+                case 'v':
+                        arg_verbosity |= CLI_VERBOSITY_FLAG(c);
                         break;
                 case '?':
-                        return cli_bad_option(argv, options, "hq");
+                        return cli_bad_option(argv, options, "hqv");
                 default:
                         return -EINVAL;
                 }
@@ -131,6 +137,8 @@ static int parse_argv(int argc, char *argv[]) {
                 return cli_usage_error("%s", "--usage reports on a home, not on IMAGE arguments");
         if (arg_home && optind < argc)
                 return cli_usage_error("%s", "--home and IMAGE arguments are mutually exclusive");
+        if (cli_set_verbosity(arg_verbosity) < 0)
+                return -EINVAL;
 
         return 1;
 }
@@ -496,10 +504,9 @@ int main(int argc, char *argv[]) {
                 }
         } else {
                 if (!arg_home) {
-                        r = path_default_home(&arg_home);
+                        r = cli_default_home(&arg_home);
                         if (r < 0)
-                                return log_error_errno(r, "Failed to determine the boxlite home: %m"),
-                                       EXIT_FAILURE;
+                                return EXIT_FAILURE;
                 }
                 r = arg_usage ? home_usage(arg_home, &all_complete) : walk_home(arg_home, &all_complete);
                 free(arg_home);

@@ -21,10 +21,12 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "path-util.h"
+#include "time-util.h"
 
 static char *arg_home = NULL;
 static bool arg_dry_run = false;
 static bool arg_json = false;
+static unsigned arg_verbosity = 0; /* CliVerbosity */
 static uint64_t arg_grace_usec = GC_GRACE_DEFAULT_USEC;
 static uint64_t arg_target_free = 0;
 static const char *arg_metrics_file = NULL;
@@ -33,6 +35,9 @@ static BoxliteConfig arg_config;
 static const char *arg_apply_plan = NULL;
 static unsigned arg_jobs = 0;
 static bool arg_jobs_set = false;
+
+/* The errors that mean the home itself is wrong, not the run. */
+#define IN_SET_ERRNO_HOME(r) ((r) == -ENOENT || (r) == -ENOTDIR || (r) == -EACCES)
 
 static void help(void) {
         printf("Usage: %s [OPTIONS]\n"
@@ -48,6 +53,8 @@ static void help(void) {
                "                         for root, ~/.boxlite otherwise)\n"
                "  -n --dry-run           Report what a real run would reclaim; change nothing\n"
                "     --json              Print the report as JSON\n"
+               "  -q --quiet             Print no report; only errors on stderr\n"
+               "  -v --verbose           Also log each decision on stderr\n"
                "     --grace SPAN        Keep images changed within SPAN (default: 10min)\n"
                "     --target-free SIZE  Stop once SIZE bytes are available on the home's filesystem,\n"
                "                         reclaiming least recently used images first (K, M, G, T)\n"
@@ -79,6 +86,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "home", required_argument, NULL, ARG_HOME },
                 { "dry-run", no_argument, NULL, 'n' },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "quiet", no_argument, NULL, 'q' },
+                { "verbose", no_argument, NULL, 'v' },
                 { "grace", required_argument, NULL, ARG_GRACE },
                 { "target-free", required_argument, NULL, ARG_TARGET_FREE },
                 { "metrics-file", required_argument, NULL, ARG_METRICS_FILE },
@@ -89,7 +98,7 @@ static int parse_argv(int argc, char *argv[]) {
         int c;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "hn", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hnqv", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
@@ -110,6 +119,10 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_JSON:
                         arg_json = true;
+                        break;
+                case 'q':
+                case 'v':
+                        arg_verbosity |= CLI_VERBOSITY_FLAG(c);
                         break;
                 case ARG_GRACE:
                         arg_grace_set = true;
@@ -145,13 +158,15 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 }
                 case '?':
-                        return cli_bad_option(argv, options, "hn");
+                        return cli_bad_option(argv, options, "hnqv");
                 default:
                         return -EINVAL;
                 }
 
         if (optind < argc)
                 return cli_usage_error("unexpected argument '%s'", argv[optind]);
+        if (cli_set_verbosity(arg_verbosity) < 0)
+                return -EINVAL;
         if (arg_apply_plan && arg_dry_run)
                 return cli_usage_error("--apply-plan and --dry-run are mutually exclusive");
         if (arg_apply_plan && arg_target_free)
@@ -294,27 +309,53 @@ static void print_json_failed(const char *home, bool dry_run, int error) {
         puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
 }
 
+/* One row of the image table; a name that is not printable is escaped. */
+static void print_row(const GcEntry *e, bool show_size, int64_t now_nsec, const char *why, const char *detail) {
+        char size[FORMAT_BYTES_MAX], age[FORMAT_AGE_MAX];
+        _cleanup_free_ char *name = cescape(e->name ?: e->path);
+
+        printf("%-40s %10s %10s  %s%s%s\n", name ?: "?", show_size ? format_bytes(size, e->size) : "-",
+               e->newest_nsec > 0 && now_nsec > e->newest_nsec ?
+                       format_age(age, (uint64_t) (now_nsec - e->newest_nsec) / 1000) : "-",
+               why, detail ? ": " : "", strempty(detail));
+}
+
 static void print_human(const GcResult *r) {
         char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX];
         size_t by_reason[_GC_KEEP_REASON_MAX] = {};
+        int64_t now = now_file_clock_nsec();
+        const char *sep = " (";
 
-        for (size_t i = 0; i < r->n_reclaimed; i++) {
-                printf("%s ", r->dry_run ? "would reclaim" : "reclaimed");
-                (void) fputs_escaped(r->reclaimed[i].path, stdout);
-                printf(" (%s)\n", format_bytes(a, gc_entry_freed_allocated(&r->reclaimed[i])));
+        if (r->n_reclaimed + r->n_kept > 0)
+                printf("%-40s %10s %10s  %s\n", "IMAGE", "SIZE", "AGE", "WHY");
+        for (size_t i = 0; i < r->n_reclaimed; i++)
+                print_row(&r->reclaimed[i], true, now, r->dry_run ? "would reclaim: unreferenced" : "reclaimed: unreferenced",
+                          NULL);
+        for (size_t i = 0; i < r->n_kept; i++) {
+                _cleanup_free_ char *why = NULL;
+                const GcEntry *e = &r->kept[i];
+
+                by_reason[e->reason]++;
+                if (asprintf(&why, "kept: %s", gc_keep_reason_to_string(e->reason)) < 0)
+                        why = NULL;
+                print_row(e, e->counted, now, why ?: "kept", e->detail);
         }
-        for (size_t i = 0; i < r->n_kept; i++)
-                by_reason[r->kept[i].reason]++;
 
         printf("%s %zu disk-image%s, %s apparent, %s allocated; %zu overlay%s walked.\n",
                r->dry_run ? "Would reclaim" : "Reclaimed", r->n_reclaimed, r->n_reclaimed == 1 ? "" : "s",
                format_bytes(a, r->reclaimed_bytes), format_bytes(b, r->reclaimed_allocated), r->n_overlays,
                r->n_overlays == 1 ? "" : "s");
-        printf("Kept %zu:", r->n_kept);
-        for (int i = 0; i < _GC_KEEP_REASON_MAX; i++)
-                if (by_reason[i])
-                        printf(" %zu %s", by_reason[i], gc_keep_reason_to_string((GcKeepReason) i));
-        printf(".\n");
+        if (r->n_kept == 0)
+                printf("Kept nothing.\n");
+        else {
+                printf("Kept %zu", r->n_kept);
+                for (int i = 0; i < _GC_KEEP_REASON_MAX; i++)
+                        if (by_reason[i]) {
+                                printf("%s%zu %s", sep, by_reason[i], gc_keep_reason_to_string((GcKeepReason) i));
+                                sep = ", ";
+                        }
+                printf(").\n");
+        }
         printf("Available: %s before, %s after.\n", format_bytes(a, r->available_before),
                format_bytes(b, r->available_after));
         if (r->fail_closed)
@@ -345,9 +386,8 @@ int main(int argc, char *argv[]) {
         }
 
         if (!arg_home) {
-                r = path_default_home(&arg_home);
+                r = cli_default_home(&arg_home);
                 if (r < 0) {
-                        log_error_errno(r, "Failed to determine the boxlite home: %m");
                         config_done(&arg_config);
                         return EXIT_FAILURE;
                 }
@@ -393,7 +433,13 @@ int main(int argc, char *argv[]) {
 
         r = gc_run(&o, &res);
         if (r < 0) {
-                log_error_errno(r, "Failed to collect garbage in '%s': %m", arg_home);
+                if (IN_SET_ERRNO_HOME(r))
+                        log_error_errno(r, "Cannot collect garbage in '%s': %s (%m); give the home with --home "
+                                        "PATH or $BOXLITE_HOME, and run as its owner or root.", arg_home,
+                                        r == -ENOENT ? "the home does not exist" :
+                                        r == -ENOTDIR ? "the home is not a directory" : "the home cannot be read");
+                else
+                        log_error_errno(r, "Failed to collect garbage in '%s': %m", arg_home);
                 if (arg_json)
                         print_json_failed(arg_home, arg_dry_run, r);
                 goto finish;
@@ -402,7 +448,7 @@ int main(int argc, char *argv[]) {
         gc_result_log(res);
         if (arg_json)
                 (void) print_json(res); /* a write error shows in cli_flush_stdout() below */
-        else if (!log_to_journal())
+        else if (!(arg_verbosity & CLI_QUIET) && !log_journal_only())
                 /* Under systemd the structured entries already say all of this. */
                 print_human(res);
 

@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "escape.h"
+#include "log.h"
+#include "path-util.h"
 
 int cli_usage_error(const char *format, ...) {
         _cleanup_free_ char *msg = NULL;
@@ -62,4 +65,27 @@ int cli_flush_stdout(void) {
                 clearerr(stdout);
         }
         return r;
+}
+
+int cli_set_verbosity(unsigned flags) {
+        if ((flags & CLI_QUIET) && (flags & CLI_VERBOSE))
+                return cli_usage_error("--quiet and --verbose are mutually exclusive");
+        if (flags & CLI_QUIET)
+                log_set_stderr_max_level(LOG_ERR);
+        else if (flags & CLI_VERBOSE)
+                log_set_stderr_max_level(MAX(log_get_max_level(), LOG_INFO));
+        return 0;
+}
+
+int cli_default_home(char **ret) {
+        int r;
+
+        r = path_default_home(ret);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "Cannot determine the boxlite home: $BOXLITE_HOME is not set, $HOME is "
+                                       "not an absolute path and uid %u has no home directory in the user "
+                                       "database; give --home PATH or set $BOXLITE_HOME.", (unsigned) geteuid());
+        return 0;
 }

@@ -18,6 +18,23 @@
 int cli_usage_error(const char *format, ...) _printf_(1, 2);
 
 /*
+ * The home when --home was not given (path_default_home()); says why there is none, and how to give
+ * one, when it cannot be determined. Returns 0, or a negative errno (logged).
+ */
+int cli_default_home(char **ret);
+
+/* -q --quiet (no report, errors only on stderr) and -v --verbose (each decision on stderr too). */
+typedef enum CliVerbosity {
+        CLI_QUIET = 1 << 0,
+        CLI_VERBOSE = 1 << 1,
+} CliVerbosity;
+
+#define CLI_VERBOSITY_FLAG(c) ((c) == 'q' ? CLI_QUIET : CLI_VERBOSE)
+
+/* Sets the log's stderr threshold from the flags. Returns 0, or the usage error when both were given. */
+int cli_set_verbosity(unsigned flags);
+
+/*
  * For getopt_long()'s '?' (opterr = 0): names the option that is not known,
  * or the one that lacks its argument ("option '--home' needs an argument").
  * options and optstring are what getopt_long() was given.

@@ -31,6 +31,7 @@ void config_init(BoxliteConfig *c) {
                 .gc_grace_usec = GC_GRACE_DEFAULT_USEC,
                 .gc_timeout_usec = ADMIT_GC_TIMEOUT_DEFAULT_USEC,
                 .monitor_reserve_size = CONFIG_RESERVE_SIZE_DEFAULT,
+                .monitor_metrics_top_boxes = CONFIG_METRICS_TOP_BOXES_DEFAULT,
                 .monitor_gc = true,
         };
 }
@@ -85,6 +86,7 @@ static const ConfigKey config_keys[] = {
         KEY("Monitor", "RecordStep", VALUE_SIZE, monitor_record_step, "a size such as 512M, or 0"),
         KEY("Monitor", "GC", VALUE_BOOL, monitor_gc, "yes or no"),
         KEY("Monitor", "MetricsFile", VALUE_PATH, monitor_metrics_file, "an absolute path"),
+        KEY("Monitor", "MetricsTopBoxes", VALUE_COUNT, monitor_metrics_top_boxes, "a number of boxes, or 0"),
         KEY("Monitor", "StateDirectory", VALUE_PATH, monitor_state_dir, "an absolute path"),
 };
 

@@ -47,12 +47,14 @@ typedef struct BoxliteConfig {
         uint64_t monitor_record_step;  /* 0: a tenth of the soft floor */
         bool monitor_gc;
         char *monitor_metrics_file;
+        uint64_t monitor_metrics_top_boxes; /* per-box series for this many boxes, the rest as box="_other" */
         char *monitor_state_dir;       /* NULL: /run/boxlite, $XDG_RUNTIME_DIR/boxlite for users */
 } BoxliteConfig;
 
 #define CONFIG_FILE_SIZE_MAX (UINT64_C(1) << 20)
 #define CONFIG_BUS_TIMEOUT_DEFAULT_USEC (UINT64_C(500) * 1000)
 #define CONFIG_RESERVE_SIZE_DEFAULT (UINT64_C(64) << 20)
+#define CONFIG_METRICS_TOP_BOXES_DEFAULT UINT64_C(20)
 
 void config_init(BoxliteConfig *c);
 void config_done(BoxliteConfig *c);

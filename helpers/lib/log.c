@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <systemd/sd-journal.h>
 
@@ -14,8 +15,14 @@
 
 static const char *log_program = "boxlite";
 static int log_max_level = LOG_INFO;
+static int log_stderr_max_level = -1; /* -1: follows the target, see stderr_max_level() */
+static bool log_level_from_env = false;
 static LogTarget log_target = LOG_TARGET_AUTO;
 static int log_auto_journal = -1;
+static bool log_journal_checked = false, log_journal_noticed = false;
+static int log_journal_error = 0; /* why the journal cannot be reached, once it could not */
+
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static int level_from_string(const char *s) {
         static const char *const names[] = {
@@ -35,8 +42,10 @@ void log_setup(const char *program) {
                 log_program = program;
 
         e = getenv("BOXLITE_LOG_LEVEL");
-        if (e && level_from_string(e) >= 0)
+        if (e && level_from_string(e) >= 0) {
                 log_max_level = level_from_string(e);
+                log_level_from_env = true;
+        }
 
         e = getenv("BOXLITE_LOG_TARGET");
         if (e) {
@@ -55,6 +64,23 @@ void log_set_max_level(int level) {
 
 int log_get_max_level(void) {
         return log_max_level;
+}
+
+void log_set_stderr_max_level(int level) {
+        log_stderr_max_level = level;
+}
+
+/*
+ * At a terminal the report on stdout says what was decided, so stderr gets warnings and errors only;
+ * an explicit choice (--quiet, --verbose, $BOXLITE_LOG_LEVEL, $BOXLITE_LOG_TARGET=stderr|both) gets
+ * what it asked for.
+ */
+static int stderr_max_level(void) {
+        if (log_stderr_max_level >= 0)
+                return log_stderr_max_level;
+        if (log_level_from_env || log_target != LOG_TARGET_AUTO)
+                return log_max_level;
+        return LOG_WARNING;
 }
 
 void log_set_target(LogTarget target) {
@@ -79,16 +105,13 @@ static bool stderr_is_journal(void) {
         return log_auto_journal;
 }
 
+/* Every run is on record in the journal, from a unit or from a terminal, unless stderr was asked for alone. */
 bool log_to_journal(void) {
-        switch (log_target) {
-        case LOG_TARGET_JOURNAL:
-        case LOG_TARGET_BOTH:
-                return true;
-        case LOG_TARGET_AUTO:
-                return stderr_is_journal();
-        default:
-                return false;
-        }
+        return log_target != LOG_TARGET_STDERR;
+}
+
+bool log_journal_only(void) {
+        return log_to_journal() && !log_to_stderr();
 }
 
 bool log_to_stderr(void) {
@@ -158,48 +181,91 @@ static void write_stderr(int level, const char *msg) {
         (void) fprintf(stderr, "%s: %s\n", log_program, escaped ?: "out of memory");
 }
 
+/* sd_journal_sendv() quietly drops what it cannot send when the socket is missing: look once. */
+static bool journal_reachable(void) {
+        if (log_journal_error == 0 && !log_journal_checked) {
+                log_journal_checked = true;
+                if (access(JOURNAL_SOCKET, F_OK) < 0)
+                        log_journal_error = -errno;
+        }
+        return log_journal_error == 0;
+}
+
+/*
+ * Said once per run, on stderr, before the first decision (an entry with a MESSAGE_ID) that is not on
+ * record: the run carries on. A plain error line is on stderr anyway and needs no such preface.
+ */
+static void journal_unreachable_notice(void) {
+        if (log_journal_noticed)
+                return;
+        log_journal_noticed = true;
+        if (LOG_WARNING <= stderr_max_level() || !log_to_stderr())
+                (void) fprintf(stderr, "%s: No journal reachable at '%s' (%s): this run's decisions and "
+                               "deletions are not recorded in the journal.\n",
+                               log_program, JOURNAL_SOCKET, strerror(abs(log_journal_error)));
+}
+
+static int journal_send(int level, int error, const char *message_id, char *const *fields, size_t n_fields,
+                        const char *msg) {
+        _cleanup_free_ struct iovec *iov = NULL;
+        _cleanup_free_ char *m = NULL, *p = NULL, *mid = NULL, *ident = NULL, *err = NULL;
+        size_t n = 0;
+
+        iov = calloc(n_fields + 5, sizeof(struct iovec));
+        if (!iov)
+                return -ENOMEM;
+        if (asprintf(&m, "MESSAGE=%s", msg) < 0 || asprintf(&p, "PRIORITY=%i", level) < 0 ||
+            asprintf(&ident, "SYSLOG_IDENTIFIER=%s", log_program) < 0)
+                return -ENOMEM;
+        iov[n++] = (struct iovec) { m, strlen(m) };
+        iov[n++] = (struct iovec) { p, strlen(p) };
+        iov[n++] = (struct iovec) { ident, strlen(ident) };
+        if (message_id) {
+                if (asprintf(&mid, "MESSAGE_ID=%s", message_id) < 0)
+                        return -ENOMEM;
+                iov[n++] = (struct iovec) { mid, strlen(mid) };
+        }
+        if (error != 0) {
+                if (asprintf(&err, "ERRNO=%i", abs(error)) < 0)
+                        return -ENOMEM;
+                iov[n++] = (struct iovec) { err, strlen(err) };
+        }
+        for (size_t i = 0; i < n_fields; i++)
+                if (fields[i])
+                        iov[n++] = (struct iovec) { fields[i], strlen(fields[i]) };
+        return sd_journal_sendv(iov, (int) n);
+}
+
 static int log_dispatch(int level, int error, const char *message_id, char *const *fields, size_t n_fields,
                         const char *msg) {
-        if (log_to_stderr())
-                write_stderr(level, msg);
+        int r;
 
-        if (log_to_journal()) {
-                _cleanup_free_ struct iovec *iov = NULL;
-                _cleanup_free_ char *m = NULL, *p = NULL, *mid = NULL, *ident = NULL, *err = NULL;
-                size_t n = 0;
-
-                iov = calloc(n_fields + 5, sizeof(struct iovec));
-                if (!iov)
-                        return -ENOMEM;
-                if (asprintf(&m, "MESSAGE=%s", msg) < 0 || asprintf(&p, "PRIORITY=%i", level) < 0 ||
-                    asprintf(&ident, "SYSLOG_IDENTIFIER=%s", log_program) < 0)
-                        return -ENOMEM;
-                iov[n++] = (struct iovec) { m, strlen(m) };
-                iov[n++] = (struct iovec) { p, strlen(p) };
-                iov[n++] = (struct iovec) { ident, strlen(ident) };
-                if (message_id) {
-                        if (asprintf(&mid, "MESSAGE_ID=%s", message_id) < 0)
-                                return -ENOMEM;
-                        iov[n++] = (struct iovec) { mid, strlen(mid) };
+        if (log_to_journal() && level <= log_max_level) {
+                if (journal_reachable()) {
+                        r = journal_send(level, error, message_id, fields, n_fields, msg);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                log_journal_error = r;
                 }
-                if (error != 0) {
-                        if (asprintf(&err, "ERRNO=%i", abs(error)) < 0)
-                                return -ENOMEM;
-                        iov[n++] = (struct iovec) { err, strlen(err) };
-                }
-                for (size_t i = 0; i < n_fields; i++)
-                        if (fields[i])
-                                iov[n++] = (struct iovec) { fields[i], strlen(fields[i]) };
-                (void) sd_journal_sendv(iov, (int) n);
+                if (log_journal_error < 0 && message_id)
+                        journal_unreachable_notice();
         }
+
+        if (log_to_stderr() && level <= stderr_max_level())
+                write_stderr(level, msg);
         return 0;
+}
+
+static bool level_enabled(int level) {
+        return (log_to_journal() && level <= log_max_level) || (log_to_stderr() && level <= stderr_max_level());
 }
 
 int log_internal(int level, int error, const char *format, ...) {
         _cleanup_free_ char *msg = NULL;
         va_list ap;
 
-        if (level > log_max_level)
+        if (!level_enabled(level))
                 return -abs(error);
 
         va_start(ap, format);
@@ -216,7 +282,7 @@ int log_struct_fields(int level, const char *message_id, char *const *fields, si
         _cleanup_free_ char *msg = NULL;
         va_list ap;
 
-        if (level > log_max_level)
+        if (!level_enabled(level))
                 return 0;
 
         va_start(ap, format);

@@ -4,11 +4,14 @@
 /*
  * Logging for the boxlite helpers.
  *
- * Messages go to the journal (sd-journal, structured) when the process runs
- * under systemd with stderr connected to the journal ($JOURNAL_STREAM), and
- * to stderr as plain text otherwise. $BOXLITE_LOG_TARGET=journal|stderr|both
- * overrides the choice. $BOXLITE_LOG_LEVEL or log_set_max_level() sets the
- * threshold (default: info).
+ * Messages go to the journal (sd-journal, structured) in every run, from a unit
+ * or from a terminal; a journal that cannot be reached is said once on stderr.
+ * Unless stderr is the journal already (under systemd, $JOURNAL_STREAM), they
+ * also go to stderr as plain text: warnings and errors by default, since the
+ * program's report on stdout says the rest; log_set_stderr_max_level() (for
+ * --quiet and --verbose) changes that. $BOXLITE_LOG_TARGET=journal|stderr|both
+ * overrides the targets. $BOXLITE_LOG_LEVEL or log_set_max_level() sets the
+ * threshold (default: info), on stderr too when given.
  *
  * log_*_errno() return -abs(error) so that "return log_error_errno(r, ...)"
  * works; "%m" in the format expands to strerror(error).
@@ -35,8 +38,11 @@ void log_setup(const char *program);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 void log_set_target(LogTarget target);
+void log_set_stderr_max_level(int level);
 bool log_to_journal(void);
 bool log_to_stderr(void);
+/* The journal gets the log and stderr does not: the human report would only repeat it there. */
+bool log_journal_only(void);
 
 int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
 

@@ -240,6 +240,10 @@ static int state_name(const char *home, char **ret) {
 }
 
 /* The directory must be ours or root's and not writable by others, or its files could be anyone's. */
+static bool state_dir_safe(const struct stat *st) {
+        return (st->st_uid == geteuid() || st->st_uid == 0) && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 static int open_state_dir(const char *dir) {
         _cleanup_close_ int fd = -1;
         struct stat st;
@@ -249,9 +253,25 @@ static int open_state_dir(const char *dir) {
                 return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        if (!state_dir_safe(&st))
                 return -EPERM;
         return TAKE_FD(fd);
+}
+
+char *monitor_state_dir_problem(const char *dir) {
+        const char *wrong;
+        struct stat st;
+        char *s;
+
+        if (stat(dir, &st) < 0 || state_dir_safe(&st))
+                return NULL;
+        wrong = st.st_uid != geteuid() && st.st_uid != 0 ? "is owned by another user" :
+                st.st_mode & S_IWOTH ? "is writable by others" : "is writable by its group";
+        if (asprintf(&s, "'%s' %s (owner uid %u, mode %04o); accepted: owned by root or uid %u, writable only by "
+                     "its owner (mode 0755 or 0700)",
+                     dir, wrong, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777), (unsigned) geteuid()) < 0)
+                return NULL;
+        return s;
 }
 
 int monitor_state_load(const char *dir, const char *home, MonitorState *ret) {

@@ -80,5 +80,11 @@ int monitor_state_dir(const char *dir, char **ret);
 /* Reads the state of home from dir; never fails but for OOM (-ENOMEM). */
 int monitor_state_load(const char *dir, const char *home, MonitorState *ret);
 
-/* Creates dir (mode 0755, or 0700 for users) if needed and writes the state atomically. */
+/*
+ * Creates dir (mode 0755, or 0700 for users) if needed and writes the state atomically. -EPERM when dir
+ * is not safe (owned by another user, writable by group or others): monitor_state_dir_problem() says why.
+ */
 int monitor_state_save(const char *dir, const char *home, const MonitorState *s);
+
+/* Why dir is refused as the state directory and what would be accepted, in words (malloc'ed), or NULL. */
+char *monitor_state_dir_problem(const char *dir);

@@ -191,3 +191,31 @@ char *format_bytes(char *buf, uint64_t bytes) {
                 snprintf(buf, FORMAT_BYTES_MAX, "%" PRIu64 ".%" PRIu64 " %s", whole, rem * 10 / 1024, units[i]);
         return buf;
 }
+
+char *format_age(char *buf, uint64_t usec) {
+        static const struct {
+                const char *suffix;
+                uint64_t usec;
+        } units[] = {
+                { "d", UINT64_C(86400) * 1000000 },
+                { "h", UINT64_C(3600) * 1000000 },
+                { "min", UINT64_C(60) * 1000000 },
+                { "s", UINT64_C(1000000) },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+                uint64_t n = usec / units[i].usec, rest;
+
+                if (n == 0)
+                        continue;
+                rest = i + 1 < ELEMENTSOF(units) ? (usec % units[i].usec) / units[i + 1].usec : 0;
+                if (rest > 0)
+                        snprintf(buf, FORMAT_AGE_MAX, "%" PRIu64 "%s %" PRIu64 "%s", n, units[i].suffix, rest,
+                                 units[i + 1].suffix);
+                else
+                        snprintf(buf, FORMAT_AGE_MAX, "%" PRIu64 "%s", n, units[i].suffix);
+                return buf;
+        }
+        snprintf(buf, FORMAT_AGE_MAX, "0s");
+        return buf;
+}

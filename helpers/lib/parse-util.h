@@ -35,3 +35,7 @@ int parse_timeout(const char *s, uint64_t max_usec, uint64_t *ret_usec);
 /* "1.5 GiB" style, into buf of at least FORMAT_BYTES_MAX. */
 #define FORMAT_BYTES_MAX 32
 char *format_bytes(char *buf, uint64_t bytes);
+
+/* An age in its two largest units, "3d 4h", "2h 5min", "40s", into buf of at least FORMAT_AGE_MAX. */
+#define FORMAT_AGE_MAX 32
+char *format_age(char *buf, uint64_t usec);

@@ -214,7 +214,8 @@ START_TEST(test_monitor_section) {
 
         ck_assert_uint_eq(cfg.monitor_reserve_size, 64 * MIB);
         ck_assert(cfg.monitor_gc);
-        write_file("boxlite.conf", "[Monitor]\nReserveSize=0\nRecordStep=256M\nGC=no\n"
+        ck_assert_uint_eq(cfg.monitor_metrics_top_boxes, 20);
+        write_file("boxlite.conf", "[Monitor]\nReserveSize=0\nRecordStep=256M\nGC=no\nMetricsTopBoxes=0\n"
                                    "MetricsFile=/var/lib/prometheus/node-exporter/boxlite-monitor.prom\n"
                                    "StateDirectory=/run/boxlite-test\n");
         write_file("boxlite.conf.d/50-reserve.conf", "[Monitor]\nReserveSize=128M\n");
@@ -224,6 +225,7 @@ START_TEST(test_monitor_section) {
         ck_assert(!cfg.monitor_gc);
         ck_assert_str_eq(cfg.monitor_metrics_file, "/var/lib/prometheus/node-exporter/boxlite-monitor.prom");
         ck_assert_str_eq(cfg.monitor_state_dir, "/run/boxlite-test");
+        ck_assert_uint_eq(cfg.monitor_metrics_top_boxes, 0);
         ck_assert_str_eq(warnings, "");
 
         write_file("boxlite.conf.d/60-bad.conf", "[Monitor]\nReserveSize=lots\n");

@@ -298,6 +298,34 @@ START_TEST(test_format_bytes) {
 }
 END_TEST
 
+START_TEST(test_format_age) {
+        static const struct {
+                uint64_t usec;
+                const char *expected;
+        } cases[] = {
+                { 0, "0s" },
+                { 999999, "0s" },
+                { 40 * USEC_PER_SEC, "40s" },
+                { 60 * USEC_PER_SEC, "1min" },
+                { 125 * USEC_PER_SEC, "2min 5s" },
+                { 3600 * USEC_PER_SEC, "1h" },
+                { (2 * 3600 + 5 * 60 + 7) * USEC_PER_SEC, "2h 5min" },
+                { (3 * 86400 + 4 * 3600 + 59) * USEC_PER_SEC, "3d 4h" },
+                { 400 * 86400 * USEC_PER_SEC, "400d" },
+                { UINT64_MAX, "213503982d 8h" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char buf[FORMAT_AGE_MAX];
+                char *r = format_age(buf, cases[i].usec);
+
+                ck_assert_ptr_eq(r, buf);
+                ck_assert_msg(streq(r, cases[i].expected), "format_age(%" PRIu64 ") = \"%s\", expected \"%s\"",
+                              cases[i].usec, r, cases[i].expected);
+        }
+}
+END_TEST
+
 START_TEST(test_format_bytes_round_trip) {
         /* What format_bytes() writes for whole units, parse_size() reads back. */
         static const uint64_t values[] = { 0, 1, 1023, KIB, 7 * MIB, 3 * GIB, 2 * TIB };
@@ -339,6 +367,7 @@ Suite *parse_util_suite(void) {
 
         tc = tcase_create("format-bytes");
         tcase_add_test(tc, test_format_bytes);
+        tcase_add_test(tc, test_format_age);
         tcase_add_test(tc, test_format_bytes_round_trip);
         suite_add_tcase(s, tc);
 
