@@ -6,8 +6,10 @@
 # boxlite-chainwalk --home, --home --json, --usage and --usage --json and
 # boxlite-gc --dry-run are run in turn, BOXLITE_BENCH_RUNS (7) rounds,
 # interleaved. For each: the median wall time as a ratio to the GC's median
-# of the same script run, and the peak RSS per overlay (the largest of its
-# runs, from bench/bench-exec --times). Prints a Markdown table (to OUT too).
+# of the same script run, and the peak RSS (the largest of its runs, from
+# bench/bench-exec --times) per overlay, whole and above the program's floor
+# (its peak RSS on an empty home: the libraries, what does not grow with the
+# home). Prints a Markdown table (to OUT too).
 #
 # Environment: BOXLITE_BENCH_BOXES (10000), BOXLITE_BENCH_RUNS (7).
 set -euo pipefail
@@ -35,7 +37,9 @@ read -r _ _ _ overlays _ <"$d/summary"
 sleep 2.2
 
 names=(gc home home-json usage usage-json)
+# cmd NAME [HOME]
 cmd() {
+        local H="${2:-$H}"
         case "$1" in
         gc) echo "$gc" --home "$H" --dry-run --grace 1s ;;
         home) echo "$cw" --home "$H" ;;
@@ -45,18 +49,22 @@ cmd() {
         esac
 }
 
-# One line per run in $d/runs: "name wall_us rss_kib".
+# run NAME FILE [HOME]: one run, "name wall_us rss_kib" appended to FILE.
+run() {
+        rm -f "$d/t"
+        # shellcheck disable=SC2046
+        "$bexec" --runs 1 --warmup 0 --times "$d/t" -- $(cmd "$1" "${3:-}") >/dev/null 2>&1 || {
+                echo "chainwalk-views: $1 failed" >&2
+                exit 1
+        }
+        read -r wall_ns rss _ <"$d/t"
+        echo "$1 $((wall_ns / 1000)) $rss" >>"$2"
+}
+
+mkdir -p "$d/empty/boxes" "$d/empty/bases" "$d/empty/images/disk-images"
+for n in "${names[@]}"; do run "$n" "$d/floor" "$d/empty"; done
 for ((i = 0; i < runs; i++)); do
-        for n in "${names[@]}"; do
-                rm -f "$d/t"
-                # shellcheck disable=SC2046
-                "$bexec" --runs 1 --warmup 0 --times "$d/t" -- $(cmd "$n") >/dev/null 2>&1 || {
-                        echo "chainwalk-views: $n failed" >&2
-                        exit 1
-                }
-                read -r wall_ns rss _ <"$d/t"
-                echo "$n $((wall_ns / 1000)) $rss" >>"$d/runs"
-        done
+        for n in "${names[@]}"; do run "$n" "$d/runs"; done
 done
 
 median() {
@@ -71,11 +79,12 @@ gc_med="$(median gc)"
 {
         echo "$boxes boxes, $overlays overlays, $runs runs each, interleaved"
         echo
-        echo "| view | median wall (ms) | ratio to GC dry run | peak RSS (MiB) | bytes per overlay |"
-        echo "|---|---:|---:|---:|---:|"
+        echo "| view | median wall (ms) | ratio to GC dry run | peak RSS (MiB) | bytes per overlay | above the floor |"
+        echo "|---|---:|---:|---:|---:|---:|"
         for n in "${names[@]}"; do
-                m="$(median "$n")" p="$(peak "$n")"
-                awk -v n="$n" -v m="$m" -v g="$gc_med" -v p="$p" -v o="$overlays" 'BEGIN {
-                        printf "| %s | %.0f | %.2f | %.1f | %.0f |\n", n, m / 1e3, m / g, p / 1024, p * 1024 / o }'
+                m="$(median "$n")" p="$(peak "$n")" f="$(awk -v n="$n" '$1 == n { print $3 }' "$d/floor")"
+                awk -v n="$n" -v m="$m" -v g="$gc_med" -v p="$p" -v f="$f" -v o="$overlays" 'BEGIN {
+                        printf "| %s | %.0f | %.2f | %.1f | %.0f | %.0f |\n", n, m / 1e3, m / g, p / 1024,
+                                p * 1024 / o, (p - f) * 1024 / o }'
         done
 } | tee "$out"
