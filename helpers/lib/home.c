@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gc-internal.h"
 #include "gc.h"
 #include "home.h"
 #include "macro.h"
@@ -495,6 +496,11 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
         WalkStats stats = {};
         int r;
 
+        /* The GC's test hooks (-Dtest-hooks=true builds): the walk under churn, made deterministic. */
+        if (gc_honour_test_hooks()) {
+                wo.test_churn = getenv("BOXLITE_GC_TEST_CHURN");
+                wo.test_no_time_bound = !!getenv("BOXLITE_GC_TEST_NO_TIME_BOUND");
+        }
         if (wo.jobs > 1) {
                 workers = calloc(wo.jobs, sizeof(Scan));
                 userdata = calloc(wo.jobs, sizeof(void *));
