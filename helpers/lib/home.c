@@ -514,6 +514,15 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
         }
 
         r = home_walk(home, &wo, &callbacks, &sc, &stats);
+        if (workers && (r >= 0 || r == -EAGAIN)) {
+                /* One allocation of the merged units, not one doubling after another. */
+                size_t n = sc.s.n_units;
+
+                for (unsigned i = 0; i < wo.jobs; i++)
+                        n += workers[i].s.n_units;
+                if (greedy_realloc(&sc.s.units, &sc.allocated_units, n, sizeof(HomeUnit), 1) < 0)
+                        r = -ENOMEM;
+        }
         for (unsigned i = 0; workers && i < wo.jobs; i++) {
                 if (r >= 0 || r == -EAGAIN) {
                         int k = scan_merge(&sc, &workers[i]);
