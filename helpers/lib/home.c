@@ -456,9 +456,16 @@ static int cmp_unit(const void *a, const void *b) {
 
         if (x->part != y->part)
                 return x->part == WALK_PART_BASES ? -1 : 1;
-        if (x->part == WALK_PART_BOXES && x->overlays[0].path == NULL)
-                return strcmp(strempty(x->box), strempty(y->box));
         return strcmp(strempty(x->overlays[0].path), strempty(y->overlays[0].path));
+}
+
+/* Sums only: boxes by name (their overlays keep no path), bases/ as above. */
+static int cmp_unit_sums(const void *a, const void *b) {
+        const HomeUnit *x = a, *y = b;
+
+        if (x->part == WALK_PART_BOXES && y->part == WALK_PART_BOXES)
+                return strcmp(strempty(x->box), strempty(y->box));
+        return cmp_unit(a, b);
 }
 
 static int cmp_error(const void *a, const void *b) {
@@ -470,7 +477,7 @@ static void scan_sort(HomeScan *s, bool sums_only) {
                 if (s->units[i].n_overlays > 1)
                         qsort(s->units[i].overlays, s->units[i].n_overlays, sizeof(HomeOverlay), cmp_overlay);
         if (s->n_units > 1)
-                qsort(s->units, s->n_units, sizeof(HomeUnit), cmp_unit);
+                qsort(s->units, s->n_units, sizeof(HomeUnit), sums_only ? cmp_unit_sums : cmp_unit);
         if (s->n_errors > 1)
                 qsort(s->errors, s->n_errors, sizeof(HomeError), cmp_error);
 }

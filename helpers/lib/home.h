@@ -15,7 +15,8 @@
  *
  * home_scan() returns 0 with a HomeScan whose units (the entries of boxes/
  * and bases/ the accepted walk holds) are in path order, as are the overlays
- * of each unit, so reading them in turn gives every overlay in path order.
+ * of each unit, so reading them in turn gives every overlay in path order
+ * (with sums_only: the boxes in name order, each one's overlays in the walk's).
  * It returns 0 also when parts of the home could not be walked (errors[]
  * says which, and why; a home that never held still is one such error), or a
  * negative errno: -ENOENT and the like when the home itself cannot be opened,
