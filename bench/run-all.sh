@@ -322,6 +322,10 @@ say "2. round by round: floor, one worker and two ($rounds rounds)"
 "$src/bench/gc-rounds.sh" "$build" "$M" "$rounds" "$T/res/rounds" || die "gc-rounds.sh failed"
 note_load
 
+say "8. the views of a home: boxlite-chainwalk --home and --usage next to a dry run"
+"$src/bench/chainwalk-views.sh" "$build" "$T/res/views" >/dev/null || die "chainwalk-views.sh failed"
+note_load
+
 say "2. reports and plans of 100,000 entries ($plan_rounds rounds)"
 mkdir -p "$T/plan"
 "$src/bench/gc-plan.sh" "$build" "$T/plan" "$plan_rounds" "$T/res/plan" || die "gc-plan.sh failed"
@@ -1084,6 +1088,16 @@ round-by-round table); the image directory's scan, the renames and the
 unlinks of a deleting run stay on one (they all change or list one
 directory), which is what keeps the two-worker deleting run above half of
 the one-worker one.
+
+## 8. The views of a home
+
+\`bench/chainwalk-views.sh $build\`: \`boxlite-chainwalk --home\`, \`--home --json\`,
+\`--usage\` and \`--usage --json\` and \`boxlite-gc --dry-run\` on one 10,000-box home,
+interleaved; median wall time as a ratio to the dry run's, peak RSS per overlay,
+whole and above each program's peak on an empty home (its libraries). Targets:
+1.3x the dry run's time, 250 bytes per overlay.
+
+$(cat "$T/res/views")
 
 ## What the figures do not cover
 

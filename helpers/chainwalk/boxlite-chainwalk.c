@@ -29,6 +29,7 @@ static bool arg_quiet = false;
 static unsigned arg_verbosity = 0; /* CliVerbosity */
 static unsigned arg_max_depth = CHAIN_MAX_DEPTH_DEFAULT;
 static QcowReader arg_reader = QCOW_READER_AUTO;
+static bool arg_reader_set = false;
 static char *arg_home = NULL;
 static bool arg_usage = false;
 
@@ -50,7 +51,8 @@ static void help(void) {
                "                        when several chains are walked)\n"
                "     --max-depth N      Stop at N layers (default %2$u, at most %3$u)\n"
                "     --reader READER    auto (libqcow, the built-in reader where libqcow refuses a\n"
-               "                        valid image), libqcow or builtin (default: auto)\n"
+               "                        valid image), libqcow or builtin (default: auto; with --home,\n"
+               "                        builtin, as the GC reads)\n"
                "     --usage            With --home: where the space goes, per box and per image, and\n"
                "                        the overlays' committed growth against the available space\n"
                "  -q --quiet            Print nothing; report through the exit status only\n"
@@ -117,6 +119,7 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_READER:
                         arg_reader = qcow_reader_from_string(optarg);
+                        arg_reader_set = true;
                         if (arg_reader < 0)
                                 return cli_usage_error("invalid --reader '%s': expected auto, libqcow or builtin",
                                                    optarg);
@@ -143,62 +146,51 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static json_object *layer_to_json(const ChainLayer *l) {
+static json_object *layer_to_json(const HomeLayer *l) {
         json_object *o = json_object_new_object();
+        const HomeLayerExtra *x = l->extra;
+        const char *backing_file = home_layer_backing_file(l);
 
         if (!o)
                 return NULL;
 
         json_add_string(o, "filename", l->filename);
-        json_add_string(o, "format", l->format);
+        json_add_string(o, "format", home_layer_format(l));
         json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t) l->virtual_size));
         json_object_object_add(o, "actual-size", json_object_new_int64((int64_t) l->actual_size));
-        json_object_object_add(o, "dirty-flag",
-                               json_object_new_boolean(l->has_header &&
-                                                       (l->hdr.incompatible_features & QCOW2_INCOMPAT_DIRTY)));
+        json_object_object_add(o, "dirty-flag", json_object_new_boolean(l->has_header && l->dirty));
 
-        if (!streq(l->format, "raw") && l->hdr.version > 0) {
+        if (l->format != HOME_FORMAT_RAW && l->version > 0) {
                 if (l->has_header) {
                         json_object_object_add(o, "cluster-size",
-                                               json_object_new_int64((int64_t) 1 << l->hdr.cluster_bits));
-                        if (l->hdr.crypt_method != 0)
+                                               json_object_new_int64((int64_t) 1 << l->cluster_bits));
+                        if (l->encrypted)
                                 json_object_object_add(o, "encrypted", json_object_new_boolean(true));
                 }
-                if (l->hdr.backing_file) {
-                        json_add_string(o, "backing-filename", l->hdr.backing_file);
-                        json_add_string(o, "full-backing-filename", l->full_backing_filename);
-                        if (l->hdr.backing_format)
-                                json_add_string(o, "backing-filename-format", l->hdr.backing_format);
+                if (backing_file) {
+                        json_add_string(o, "backing-filename", backing_file);
+                        json_add_string(o, "full-backing-filename", home_layer_full_backing(l));
+                        if (home_layer_backing_format(l))
+                                json_add_string(o, "backing-filename-format", home_layer_backing_format(l));
                 }
-                if (l->has_header && l->hdr.version >= 2) {
+                if (l->has_header && l->version >= 2) {
                         json_object *fs = json_object_new_object(), *d = json_object_new_object();
 
                         json_add_string(fs, "type", "qcow2");
-                        json_add_string(d, "compat", l->hdr.version == 2 ? "0.10" : "1.1");
-                        json_add_string(d, "compression-type", l->hdr.compression_type == 1 ? "zstd" : "zlib");
-                        if (l->hdr.version >= 3) {
-                                json_object_object_add(
-                                        d, "lazy-refcounts",
-                                        json_object_new_boolean(l->hdr.compatible_features &
-                                                                QCOW2_COMPAT_LAZY_REFCOUNTS));
-                        }
+                        json_add_string(d, "compat", l->version == 2 ? "0.10" : "1.1");
+                        json_add_string(d, "compression-type", l->compression_type == 1 ? "zstd" : "zlib");
+                        if (l->version >= 3)
+                                json_object_object_add(d, "lazy-refcounts", json_object_new_boolean(l->lazy_refcounts));
                         json_object_object_add(d, "refcount-bits",
-                                               json_object_new_int64((int64_t) 1 << l->hdr.refcount_order));
-                        if (l->hdr.version >= 3) {
-                                if (l->hdr.data_file &&
-                                    (l->hdr.incompatible_features & QCOW2_INCOMPAT_DATA_FILE)) {
-                                        json_add_string(d, "data-file", l->hdr.data_file);
-                                        json_object_object_add(
-                                                d, "data-file-raw",
-                                                json_object_new_boolean(l->hdr.autoclear_features &
-                                                                        QCOW2_AUTOCLEAR_DATA_FILE_RAW));
+                                               json_object_new_int64((int64_t) 1 << l->refcount_order));
+                        if (l->version >= 3) {
+                                if (l->has_data_file && x) {
+                                        json_add_string(d, "data-file", x->data_file);
+                                        json_object_object_add(d, "data-file-raw",
+                                                               json_object_new_boolean(l->data_file_raw));
                                 }
-                                json_object_object_add(d, "corrupt",
-                                                       json_object_new_boolean(l->hdr.incompatible_features &
-                                                                               QCOW2_INCOMPAT_CORRUPT));
-                                json_object_object_add(d, "extended-l2",
-                                                       json_object_new_boolean(l->hdr.incompatible_features &
-                                                                               QCOW2_INCOMPAT_EXTL2));
+                                json_object_object_add(d, "corrupt", json_object_new_boolean(l->corrupt));
+                                json_object_object_add(d, "extended-l2", json_object_new_boolean(l->extended_l2));
                         }
                         json_object_object_add(fs, "data", d);
                         json_object_object_add(o, "format-specific", fs);
@@ -206,79 +198,86 @@ static json_object *layer_to_json(const ChainLayer *l) {
                 json_add_string(o, "boxlite-reader", qcow_reader_to_string(l->reader));
                 if (l->libqcow_refused)
                         json_object_object_add(o, "boxlite-libqcow-refused", json_object_new_boolean(true));
-                if (l->data_file_path)
-                        json_add_string(o, "boxlite-data-file-path", l->data_file_path);
-                if (l->hdr.backing_file_has_nul)
+                if (x && x->data_file_path)
+                        json_add_string(o, "boxlite-data-file-path", x->data_file_path);
+                if (l->backing_truncated)
                         json_object_object_add(o, "boxlite-backing-filename-truncated",
                                                json_object_new_boolean(true));
         }
         return o;
 }
 
-static json_object *chain_to_json(const Chain *c) {
+/* The layers of an overlay's chain: its own, then the shared ones below. */
+#define FOREACH_LAYER(l, o) \
+        for (const HomeLayer *l = (o)->top.format != HOME_FORMAT_NONE ? &(o)->top : NULL; l; l = l->next)
+
+static json_object *chain_to_json(const HomeOverlay *c) {
         json_object *a = json_object_new_array();
 
         if (!a)
                 return NULL;
-        for (size_t i = 0; i < c->n_layers; i++)
-                json_object_array_add(a, layer_to_json(&c->layers[i]));
+        FOREACH_LAYER(l, c)
+                json_object_array_add(a, layer_to_json(l));
 
-        if (!chain_complete(c)) {
+        if (c->error) {
                 json_object *e = json_object_new_object(), *err = json_object_new_object();
 
-                json_add_string(e, "filename", c->error_filename);
-                json_add_string(err, "kind", chain_error_to_string(c->error));
-                json_add_string(err, "message", c->error_reason);
+                json_add_string(e, "filename", c->error->filename);
+                json_add_string(err, "kind", chain_error_to_string(c->error->kind));
+                json_add_string(err, "message", c->error->reason);
                 json_object_object_add(e, "boxlite-error", err);
                 json_object_array_add(a, e);
         }
         return a;
 }
 
-static void print_chain_human(const Chain *c) {
-        (void) fputs_escaped(strna(c->n_layers > 0 ? c->layers[0].filename : c->error_filename), stdout);
+static void print_chain_human(const HomeOverlay *c) {
+        size_t n = 0;
+
+        (void) fputs_escaped(strna(c->top.format != HOME_FORMAT_NONE ? c->top.filename : c->error ? c->error->filename : NULL),
+                             stdout);
         printf("\n");
         printf("  %-5s  %-6s  %-4s  %12s  %-8s  %s\n", "DEPTH", "FORMAT", "VER", "VIRTUAL-SIZE", "READER",
                "FILENAME");
-        for (size_t i = 0; i < c->n_layers; i++) {
-                const ChainLayer *l = &c->layers[i];
+        FOREACH_LAYER(l, c) {
                 char size[FORMAT_BYTES_MAX], ver[16] = "-";
                 _cleanup_free_ char *name = cescape(l->filename);
-                bool is_qcow = !streq(l->format, "raw");
+                bool is_qcow = l->format != HOME_FORMAT_RAW;
 
-                if (is_qcow && l->hdr.version > 0)
-                        snprintf(ver, sizeof(ver), "v%u", l->hdr.version);
-                printf("  %-5zu  %-6s  %-4s  %12s  %-8s  %s%s\n", i, l->format, ver,
+                if (is_qcow && l->version > 0)
+                        snprintf(ver, sizeof(ver), "v%u", l->version);
+                printf("  %-5zu  %-6s  %-4s  %12s  %-8s  %s%s\n", n++, home_layer_format(l), ver,
                        format_bytes(size, l->virtual_size), is_qcow ? qcow_reader_to_string(l->reader) : "-",
                        strna(name), l->libqcow_refused ? "  (libqcow refused it)" : "");
-                if (l->data_file_path) {
-                        _cleanup_free_ char *df = cescape(l->hdr.data_file);
+                if (l->extra && l->extra->data_file_path) {
+                        _cleanup_free_ char *df = cescape(l->extra->data_file);
                         printf("  %-5s  %-6s  %-4s  %12s  %-8s  %s\n", "", "data", "", "", "", strna(df));
                 }
         }
-        if (chain_complete(c))
-                printf("  complete, %zu layer%s\n", c->n_layers, c->n_layers == 1 ? "" : "s");
+        if (!c->error)
+                printf("  complete, %zu layer%s\n", n, n == 1 ? "" : "s");
         else {
-                _cleanup_free_ char *reason = cescape(c->error_reason);
-                printf("  INCOMPLETE (%s): %s\n", chain_error_to_string(c->error), strna(reason));
+                _cleanup_free_ char *reason = cescape(c->error->reason);
+                printf("  INCOMPLETE (%s): %s\n", chain_error_to_string(c->error->kind), strna(reason));
         }
 }
 
-static int report_chain(const char *image, const Chain *c, size_t n_total, bool *all_complete) {
-        if (!chain_complete(c)) {
-                _cleanup_free_ char *reason = utf8_sanitize(c->error_reason);
+static int report_chain(const char *image, const HomeOverlay *c, size_t n_total, bool *all_complete) {
+        if (c->error) {
+                _cleanup_free_ char *reason = utf8_sanitize(c->error->reason);
+                const char *kind = chain_error_to_string(c->error->kind);
 
                 *all_complete = false;
                 if (!arg_quiet) {
                         _cleanup_free_ char *f1 = NULL, *f2 = NULL, *f3 = NULL;
                         char *fields[] = {
                                 LOG_FIELD(f1, "BOXLITE_IMAGE=%s", image),
-                                LOG_FIELD(f2, "BOXLITE_CHAIN_ERROR=%s", chain_error_to_string(c->error)),
+                                LOG_FIELD(f2, "BOXLITE_CHAIN_ERROR=%s", kind),
                                 LOG_FIELD(f3, "BOXLITE_REASON=%s", strna(reason)),
                         };
                         (void) log_struct_fields(LOG_ERR, BOXLITE_MESSAGE_CHAIN_INCOMPLETE_STR, fields,
                                                  ELEMENTSOF(fields), "'%s': backing chain incomplete (%s): %s", image,
-                                                 chain_error_to_string(c->error), strna(reason));
+                                                 kind, strna(reason));
                 }
         }
 
@@ -297,29 +296,34 @@ static int report_chain(const char *image, const Chain *c, size_t n_total, bool 
 }
 
 static int walk_one(const char *image, size_t n_total, bool *all_complete) {
-        _cleanup_(chain_freep) Chain *c = NULL;
+        _cleanup_(home_scan_done) HomeScan s = {};
         ChainOptions o = {
                 .max_depth = arg_max_depth,
                 .reader = arg_reader,
         };
         int r;
 
-        r = chain_walk(image, &o, &c);
+        r = home_scan_image(image, &o, &s);
         if (r < 0)
                 return log_error_errno(r, "Failed to walk '%s': %m", image);
-        return report_chain(image, c, n_total, all_complete);
+        return report_chain(image, &s.units[0].overlays[0], n_total, all_complete);
 }
 
-/* Every overlay of the home, through the walk the GC uses; what cannot be walked is an error. */
+/*
+ * Every overlay of the home, through the walk the GC uses; what cannot be walked is an error. The
+ * walk's records are printed once it has accepted them (a unit it forgot is never shown), one
+ * unit after the other in path order, each chain as it is rendered.
+ */
 static int walk_home(const char *home, bool *all_complete) {
         _cleanup_(home_scan_done) HomeScan scan = {};
         ChainOptions o = {
                 .max_depth = arg_max_depth,
-                .reader = arg_reader,
+                /* The home as the GC reads it, unless a reader is asked for. */
+                .reader = arg_reader_set ? arg_reader : QCOW_READER_BUILTIN,
         };
         int r;
 
-        r = home_scan(home, &o, /* resolve_once= */ false, &scan);
+        r = home_scan(home, &o, /* sums_only= */ false, &scan);
         if (r < 0)
                 return log_error_errno(r, "Failed to walk the overlays of home '%s': %m", home);
 
@@ -328,11 +332,14 @@ static int walk_home(const char *home, bool *all_complete) {
                 if (!arg_quiet)
                         log_error("'%s': %s", scan.errors[i].path, scan.errors[i].message);
         }
-        for (size_t i = 0; i < scan.n_overlays; i++) {
-                r = report_chain(scan.overlays[i].path, scan.overlays[i].chain, 0, all_complete);
-                if (r < 0)
-                        return r;
-        }
+        for (size_t i = 0; i < scan.n_units; i++)
+                for (size_t j = 0; j < scan.units[i].n_overlays; j++) {
+                        const HomeOverlay *ov = &scan.units[i].overlays[j];
+
+                        r = report_chain(ov->path, ov, 0, all_complete);
+                        if (r < 0)
+                                return r;
+                }
         return 0;
 }
 
@@ -345,48 +352,48 @@ static json_object *usage_image_to_json(const UsageImage *img) {
         return o;
 }
 
-static json_object *usage_images_to_json(const UsageImage *v, size_t n) {
-        json_object *a = json_object_new_array();
-
+static void usage_images_stream(JsonStream *s, const char *key, const UsageImage *v, size_t n) {
+        json_stream_array_begin(s, key);
         for (size_t i = 0; i < n; i++)
-                json_object_array_add(a, usage_image_to_json(&v[i]));
-        return a;
+                json_stream_element(s, usage_image_to_json(&v[i]));
+        json_stream_array_end(s);
 }
 
-static void print_usage_json(const Usage *u) {
-        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-        json_object *boxes = json_object_new_array();
+static json_object *usage_box_to_json(const UsageBox *b) {
+        json_object *jb = json_object_new_object(), *images = json_object_new_array();
 
-        for (size_t i = 0; i < u->n_boxes; i++) {
-                const UsageBox *b = &u->boxes[i];
-                json_object *jb = json_object_new_object(), *images = json_object_new_array();
+        json_add_string(jb, "box", b->box);
+        json_object_object_add(jb, "overlays", json_object_new_int64((int64_t) b->n_overlays));
+        json_object_object_add(jb, "allocated_bytes", json_object_new_int64((int64_t) b->allocated_bytes));
+        json_object_object_add(jb, "virtual_bytes", json_object_new_int64((int64_t) b->virtual_bytes));
+        json_object_object_add(jb, "committed_growth_bytes", json_object_new_int64((int64_t) b->committed_growth_bytes));
+        for (char **p = b->images; p && *p; p++)
+                json_object_array_add(images, json_object_new_string(*p));
+        json_object_object_add(jb, "images", images);
+        return jb;
+}
 
-                json_add_string(jb, "box", b->box);
-                json_object_object_add(jb, "overlays", json_object_new_int64((int64_t) b->n_overlays));
-                json_object_object_add(jb, "allocated_bytes", json_object_new_int64((int64_t) b->allocated_bytes));
-                json_object_object_add(jb, "virtual_bytes", json_object_new_int64((int64_t) b->virtual_bytes));
-                json_object_object_add(jb, "committed_growth_bytes",
-                                       json_object_new_int64((int64_t) b->committed_growth_bytes));
-                for (char **p = b->images; p && *p; p++)
-                        json_object_array_add(images, json_object_new_string(*p));
-                json_object_object_add(jb, "images", images);
-                json_object_array_add(boxes, jb);
-        }
-        json_object_object_add(o, "boxes", boxes);
-        json_object_object_add(o, "images", usage_images_to_json(u->images, u->n_images));
-        json_object_object_add(o, "bases", usage_images_to_json(u->bases, u->n_bases));
-        json_object_object_add(o, "unreferenced", usage_images_to_json(u->unreferenced, u->n_unreferenced));
-        json_object_object_add(o, "overlays_allocated_bytes", json_object_new_int64((int64_t) u->overlays_allocated_bytes));
-        json_object_object_add(o, "images_allocated_bytes", json_object_new_int64((int64_t) u->images_allocated_bytes));
-        json_object_object_add(o, "bases_allocated_bytes", json_object_new_int64((int64_t) u->bases_allocated_bytes));
-        json_object_object_add(o, "unreferenced_allocated_bytes",
-                               json_object_new_int64((int64_t) u->unreferenced_allocated_bytes));
-        json_object_object_add(o, "committed_growth_bytes", json_object_new_int64((int64_t) u->committed_growth_bytes));
-        if (u->available_known)
-                json_object_object_add(o, "available_bytes", json_object_new_int64((int64_t) u->available_bytes));
-        else
-                json_object_object_add(o, "available_bytes", NULL);
-        puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
+/* Streamed, one box or image at a time: the document of a large home is never held whole. */
+static int print_usage_json(const Usage *u) {
+        JsonStream s;
+
+        json_stream_begin(&s, stdout);
+        json_stream_array_begin(&s, "boxes");
+        for (size_t i = 0; i < u->n_boxes; i++)
+                json_stream_element(&s, usage_box_to_json(&u->boxes[i]));
+        json_stream_array_end(&s);
+        usage_images_stream(&s, "images", u->images, u->n_images);
+        usage_images_stream(&s, "bases", u->bases, u->n_bases);
+        usage_images_stream(&s, "unreferenced", u->unreferenced, u->n_unreferenced);
+        json_stream_member(&s, "overlays_allocated_bytes", json_object_new_int64((int64_t) u->overlays_allocated_bytes));
+        json_stream_member(&s, "images_allocated_bytes", json_object_new_int64((int64_t) u->images_allocated_bytes));
+        json_stream_member(&s, "bases_allocated_bytes", json_object_new_int64((int64_t) u->bases_allocated_bytes));
+        json_stream_member(&s, "unreferenced_allocated_bytes",
+                           json_object_new_int64((int64_t) u->unreferenced_allocated_bytes));
+        json_stream_member(&s, "committed_growth_bytes", json_object_new_int64((int64_t) u->committed_growth_bytes));
+        json_stream_member(&s, "available_bytes",
+                           u->available_known ? json_object_new_int64((int64_t) u->available_bytes) : NULL);
+        return json_stream_end(&s);
 }
 
 static const char *basename_of(const char *p) {
@@ -454,18 +461,22 @@ static int home_usage(const char *home, bool *all_complete) {
         };
         int r;
 
-        r = home_scan(home, &o, /* resolve_once= */ true, &scan);
+        r = home_scan(home, &o, /* sums_only= */ true, &scan);
         if (r < 0)
                 return log_error_errno(r, "Failed to walk the overlays of home '%s': %m", home);
         for (size_t i = 0; i < scan.n_errors; i++) {
                 *all_complete = false;
                 log_error("'%s': %s", scan.errors[i].path, scan.errors[i].message);
         }
-        for (size_t i = 0; i < scan.n_overlays; i++)
-                if (!scan.overlays[i].forgotten && scan.overlays[i].chain && !chain_complete(scan.overlays[i].chain)) {
-                        *all_complete = false;
-                        log_warning("'%s': backing chain incomplete: %s", scan.overlays[i].path,
-                                    strna(scan.overlays[i].chain->error_reason));
+        for (size_t i = 0; i < scan.n_units; i++)
+                for (size_t j = 0; j < scan.units[i].n_overlays; j++) {
+                        const HomeOverlay *ov = &scan.units[i].overlays[j];
+
+                        if (ov->error) {
+                                *all_complete = false;
+                                log_warning("'%s': backing chain incomplete: %s", strna(ov->path),
+                                            strna(ov->error->reason));
+                        }
                 }
         r = usage_compute(home, &scan, &u);
         if (r < 0)
@@ -473,9 +484,8 @@ static int home_usage(const char *home, bool *all_complete) {
         if (arg_quiet)
                 return 0;
         if (arg_json)
-                print_usage_json(&u);
-        else
-                print_usage_human(&u);
+                return print_usage_json(&u);
+        print_usage_human(&u);
         return 0;
 }
 
@@ -510,6 +520,8 @@ int main(int argc, char *argv[]) {
                 }
                 r = arg_usage ? home_usage(arg_home, &all_complete) : walk_home(arg_home, &all_complete);
                 free(arg_home);
+                if (cli_flush_stdout() < 0)
+                        return EXIT_FAILURE;
                 return r < 0 || !all_complete ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 

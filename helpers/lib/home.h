@@ -5,34 +5,103 @@
  * Every overlay of a boxlite home with its backing chain, as the one walk of
  * the home (walk.h) sees it: what "boxlite-chainwalk --home" prints and
  * "--usage" sums. The GC sees the same overlays through the same walk
- * (gc-refs.h).
+ * (gc-refs.h), and the views walk it as the GC does: boxes/ by workers (one
+ * per online CPU, up to GC_JOBS_AUTO_MAX), each backing name resolved once.
  *
- * home_scan() returns 0 with a HomeScan (sorted by path, or in the walk's order
- * with resolve_once, where each box's overlays are adjacent) also when parts of
- * the home could not be walked (errors[] says which, and why; a home that
- * never held still is one such error), or a negative errno: -ENOENT and the
- * like when the home itself cannot be opened, -ENOMEM.
+ * The records are compact: an overlay holds its own layer; a backing layer is
+ * one record shared by every chain that reaches it by the same name (with the
+ * same declared format), since what a layer is does not depend on which
+ * overlay reached it. A chain is its overlay's layer, then HomeLayer.next.
+ *
+ * home_scan() returns 0 with a HomeScan whose units (the entries of boxes/
+ * and bases/ the accepted walk holds) are in path order, as are the overlays
+ * of each unit, so reading them in turn gives every overlay in path order
+ * (with sums_only: the boxes in name order, each one's overlays in the walk's).
+ * It returns 0 also when parts of the home could not be walked (errors[]
+ * says which, and why; a home that never held still is one such error), or a
+ * negative errno: -ENOENT and the like when the home itself cannot be opened,
+ * -ENOMEM.
  */
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/stat.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "chain.h"
 #include "walk.h"
 
+/* What only a few layers carry. */
+typedef struct HomeLayerExtra {
+        char *format;           /* a declared format the walker cannot read */
+        char *backing_format;   /* other than "raw" and "qcow2" */
+        char *data_file;
+        char *data_file_path;
+} HomeLayerExtra;
+
+typedef struct HomeLayer {
+        char *filename;         /* as ChainLayer.filename; NULL for an overlay when only sums are kept */
+        char *backing_file;     /* as stored in the header; NULL: none, or backing_is_full */
+        char *full_backing;     /* kept only where next does not carry it (next->filename) */
+        struct HomeLayer *next; /* the layer below, NULL at the chain's end */
+        HomeLayerExtra *extra;
+        uint64_t virtual_size;
+        uint64_t actual_size;
+        dev_t dev;
+        ino_t ino;
+        uint16_t below;         /* layers from this one to the chain's end */
+        uint8_t format;         /* HomeFormat */
+        uint8_t backing_format; /* HomeFormat, HOME_FORMAT_NONE when not declared */
+        uint8_t version, cluster_bits, refcount_order, compression_type;
+        uint8_t reader;         /* QcowReader */
+        bool has_header:1;
+        bool libqcow_refused:1;
+        bool backing_is_full:1;
+        bool backing_truncated:1;
+        bool encrypted:1;
+        bool dirty:1;
+        bool lazy_refcounts:1;
+        bool corrupt:1;
+        bool extended_l2:1;
+        bool has_data_file:1;   /* the data-file feature bit with a data file name */
+        bool data_file_raw:1;
+} HomeLayer;
+
+typedef enum HomeFormat {
+        HOME_FORMAT_NONE,
+        HOME_FORMAT_QCOW2,
+        HOME_FORMAT_QCOW,
+        HOME_FORMAT_RAW,
+        HOME_FORMAT_OTHER,      /* extra->format, or extra->backing_format */
+} HomeFormat;
+
+const char *home_layer_format(const HomeLayer *l);
+const char *home_layer_backing_format(const HomeLayer *l);
+const char *home_layer_full_backing(const HomeLayer *l);
+const char *home_layer_backing_file(const HomeLayer *l);
+
+/* Why a chain is incomplete. */
+typedef struct HomeChainError {
+        ChainError kind;
+        char *filename;
+        char *reason;
+} HomeChainError;
+
 typedef struct HomeOverlay {
-        char *path;
-        char *box;        /* NULL under bases/ */
-        WalkPart part;
-        struct stat st;   /* the overlay file */
-        Chain *chain;
-        /* chain->stopped_at_known: the chain goes on as overlays[next_overlay]'s from layer next_layer */
-        size_t next_overlay;
-        size_t next_layer;
-        unsigned unit;    /* the walk's unit (WalkOverlay.unit) */
-        bool forgotten;   /* resolve_once: a unit the walk forgot; kept only as where other chains go on */
+        char *path;             /* NULL when only sums are kept (then kept under bases/ and for errors) */
+        HomeLayer top;          /* the overlay; top.format HOME_FORMAT_NONE: not even it could be read,
+                                 * top.dev, ino and actual_size are its stat's */
+        HomeChainError *error;  /* NULL: the chain is complete */
+        bool live;              /* under <box>/disks/: a layer a VM writes */
 } HomeOverlay;
+
+typedef struct HomeUnit {
+        char *box;              /* NULL under bases/ */
+        WalkPart part;
+        unsigned unit;          /* WalkOverlay.unit */
+        HomeOverlay *overlays;
+        size_t n_overlays, allocated;
+} HomeUnit;
 
 typedef struct HomeError {
         char *path;
@@ -41,19 +110,19 @@ typedef struct HomeError {
 } HomeError;
 
 typedef struct HomeScan {
-        HomeOverlay *overlays;
-        size_t n_overlays;
+        HomeUnit *units;
+        size_t n_units;
         HomeError *errors;
         size_t n_errors;
         unsigned passes;
+        HomeLayer **layers;     /* the shared backing layers */
+        size_t n_layers;
 } HomeScan;
 
-/*
- * resolve_once: each backing name (with its declared format) is walked once; a later chain that reaches
- * it stops there and names where it goes on (HomeOverlay.next_*), as the GC's walk does. For sums;
- * printing wants whole chains.
- */
-int home_scan(const char *home, const ChainOptions *chain_options, bool resolve_once, HomeScan *ret);
+/* sums_only: overlays keep no path (except under bases/ and where the chain is incomplete). */
+int home_scan(const char *home, const ChainOptions *chain_options, bool sums_only, HomeScan *ret);
+/* One image's chain as the same records: one unit, one overlay. Returns 0, -ENOMEM or -EINVAL. */
+int home_scan_image(const char *image, const ChainOptions *chain_options, HomeScan *ret);
 void home_scan_done(HomeScan *s);
 
 void strv_free(char **l);

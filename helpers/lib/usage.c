@@ -24,7 +24,7 @@ static void image_list_free(UsageImage *v, size_t n) {
 void usage_done(Usage *u) {
         for (size_t i = 0; i < u->n_boxes; i++) {
                 free(u->boxes[i].box);
-                strv_free(u->boxes[i].images);
+                free(u->boxes[i].images);
         }
         free(u->boxes);
         image_list_free(u->images, u->n_images);
@@ -70,7 +70,7 @@ static int tally_reindex(TallyList *l) {
         return 0;
 }
 
-static Tally *tally_get(TallyList *l, const ChainLayer *layer, bool base) {
+static Tally *tally_get(TallyList *l, const HomeLayer *layer, bool base) {
         size_t slot;
 
         if ((l->n + 1) * 2 > l->index_size && tally_reindex(l) < 0)
@@ -151,8 +151,8 @@ static void tally_list_done(TallyList *l) {
         *l = (TallyList) {};
 }
 
-/* Adds s to a sorted, NULL-terminated strv unless it is there. */
-static int strv_add_unique(char ***l, size_t *n, const char *s) {
+/* Adds s (borrowed) to a NULL-terminated list unless it is there. */
+static int strv_add_unique(char ***l, size_t *n, char *s) {
         char **v;
 
         for (size_t i = 0; i < *n; i++)
@@ -162,51 +162,13 @@ static int strv_add_unique(char ***l, size_t *n, const char *s) {
         if (!v)
                 return -ENOMEM;
         *l = v;
-        v[*n] = strdup(s);
-        if (!v[*n])
-                return -ENOMEM;
+        v[*n] = s;
         v[++*n] = NULL;
         return 0;
 }
 
-/*
- * The layers below an overlay, one by one: those of its own chain, then, where
- * its chain stopped at a name an earlier chain had walked, those of that chain
- * from that name on. Returns NULL at the end; *ret_end says whether the layer
- * is where the whole chain ends at a raw file.
- */
-typedef struct LayerIter {
-        const HomeScan *scan;
-        const HomeOverlay *o;   /* whose chain is being read */
-        size_t l;
-        unsigned hops;
-} LayerIter;
-
-static const ChainLayer *layer_next(LayerIter *it, bool *ret_end) {
-        while (it->o && it->o->chain) {
-                const Chain *c = it->o->chain;
-
-                if (it->l < c->n_layers) {
-                        const ChainLayer *layer = &c->layers[it->l++];
-
-                        *ret_end = it->l == c->n_layers && !c->stopped_at_known &&
-                                   streq(strempty(layer->format), "raw");
-                        return layer;
-                }
-                if (!c->stopped_at_known || ++it->hops > CHAIN_MAX_DEPTH_LIMIT ||
-                    it->o->next_overlay >= it->scan->n_overlays)
-                        break;
-                it->l = it->o->next_layer;
-                it->o = &it->scan->overlays[it->o->next_overlay];
-        }
-        return NULL;
-}
-
-static bool is_live_overlay(const HomeOverlay *o) {
-        /* The layers a VM writes: <box>/disks/<name>, not snapshots or bases. */
-        const char *slash = strrchr(o->path, '/');
-
-        return o->part == WALK_PART_BOXES && slash && slash - o->path >= 6 && strncmp(slash - 6, "/disks", 6) == 0;
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 static int scan_unreferenced(const char *home, const IdSet *reached, Usage *u) {
@@ -268,95 +230,85 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
         struct statvfs sv;
         int r = -ENOMEM;
 
-        u.boxes = calloc(MAX(scan->n_overlays, (size_t) 1), sizeof(UsageBox));
-        n_images = calloc(MAX(scan->n_overlays, (size_t) 1), sizeof(size_t));
+        u.boxes = calloc(MAX(scan->n_units, (size_t) 1), sizeof(UsageBox));
+        n_images = calloc(MAX(scan->n_units, (size_t) 1), sizeof(size_t));
         if (!u.boxes || !n_images)
                 goto fail;
 
         /* Overlays under bases/ are bases, used by no box until a chain passes through them. */
-        for (size_t i = 0; i < scan->n_overlays; i++) {
-                const HomeOverlay *o = &scan->overlays[i];
+        for (size_t i = 0; i < scan->n_units; i++)
+                for (size_t j = 0; scan->units[i].part == WALK_PART_BASES && j < scan->units[i].n_overlays; j++) {
+                        const HomeOverlay *o = &scan->units[i].overlays[j];
 
-                if (o->forgotten || o->part != WALK_PART_BASES || !o->chain || o->chain->n_layers == 0)
-                        continue;
-                if (!tally_get(&bases, &o->chain->layers[0], true) ||
-                    idset_add(&base_ids, o->st.st_dev, o->st.st_ino) < 0)
-                        goto fail;
-                /* What a base backs onto is referenced (the GC pins it), even if no box uses it yet. */
-                {
-                        LayerIter it = { .scan = scan, .o = o, .l = 1 };
-                        const ChainLayer *layer;
-                        bool end;
-
-                        while ((layer = layer_next(&it, &end))) {
+                        if (o->top.format == HOME_FORMAT_NONE || !o->top.filename)
+                                continue;
+                        if (!tally_get(&bases, &o->top, true) || idset_add(&base_ids, o->top.dev, o->top.ino) < 0)
+                                goto fail;
+                        /* What a base backs onto is referenced (the GC pins it), even if no box uses it yet. */
+                        for (const HomeLayer *layer = o->top.next; layer; layer = layer->next) {
                                 if (idset_add(&reached, layer->dev, layer->ino) < 0)
                                         goto fail;
-                                if (end && !tally_get(&ends, layer, false))
+                                if (!layer->next && layer->format == HOME_FORMAT_RAW && !tally_get(&ends, layer, false))
                                         goto fail;
                         }
                 }
-        }
 
-        /* A box's overlays are adjacent (sorted, or in the walk's order). */
-        for (size_t i = 0; i < scan->n_overlays; i++) {
-                const HomeOverlay *o = &scan->overlays[i];
-                const Chain *c = o->chain;
+        /* Each box is one unit; the units come in name order, which decides who counts a hard link. */
+        for (size_t i = 0; i < scan->n_units; i++) {
+                const HomeUnit *unit = &scan->units[i];
                 UsageBox *b;
                 size_t bi;
-                int fresh;
 
-                if (o->forgotten || o->part != WALK_PART_BOXES || !o->box)
+                if (unit->part != WALK_PART_BOXES || !unit->box)
                         continue;
-                if (u.n_boxes == 0 || !streq(u.boxes[u.n_boxes - 1].box, o->box)) {
-                        u.boxes[u.n_boxes].box = strdup(o->box);
-                        if (!u.boxes[u.n_boxes].box)
-                                goto fail;
-                        u.n_boxes++;
-                }
-                bi = u.n_boxes - 1;
+                bi = u.n_boxes++;
                 b = &u.boxes[bi];
-                b->n_overlays++;
-
-                fresh = idset_add(&overlays_seen, o->st.st_dev, o->st.st_ino);
-                if (fresh < 0)
+                b->box = strdup(unit->box);
+                if (!b->box)
                         goto fail;
-                if (fresh) {
-                        uint64_t allocated = (uint64_t) o->st.st_blocks * 512;
-                        uint64_t virt = c && c->n_layers > 0 ? c->layers[0].virtual_size : 0;
 
-                        b->allocated_bytes += allocated;
-                        b->virtual_bytes += virt;
-                        u.overlays_allocated_bytes += allocated;
-                        if (is_live_overlay(o) && virt > allocated) {
-                                b->committed_growth_bytes += virt - allocated;
-                                u.committed_growth_bytes += virt - allocated;
+                for (size_t j = 0; j < unit->n_overlays; j++) {
+                        const HomeOverlay *o = &unit->overlays[j];
+                        int fresh;
+
+                        b->n_overlays++;
+                        fresh = idset_add(&overlays_seen, o->top.dev, o->top.ino);
+                        if (fresh < 0)
+                                goto fail;
+                        if (fresh) {
+                                uint64_t allocated = o->top.actual_size, virt = o->top.virtual_size;
+
+                                b->allocated_bytes += allocated;
+                                b->virtual_bytes += virt;
+                                u.overlays_allocated_bytes += allocated;
+                                if (o->live && virt > allocated) {
+                                        b->committed_growth_bytes += virt - allocated;
+                                        u.committed_growth_bytes += virt - allocated;
+                                }
+                        }
+
+                        for (const HomeLayer *layer = o->top.next; layer; layer = layer->next) {
+                                bool end = !layer->next && layer->format == HOME_FORMAT_RAW;
+                                Tally *t;
+
+                                if (idset_add(&reached, layer->dev, layer->ino) < 0)
+                                        goto fail;
+                                /* A snapshot inside a box is counted with the box; only bases and ends are shared. */
+                                if (!end && !idset_contains(&base_ids, layer->dev, layer->ino))
+                                        continue;
+                                t = tally_get(end ? &ends : &bases, layer, !end);
+                                if (!t)
+                                        goto fail;
+                                if (t->last_box != bi + 1) {
+                                        t->last_box = bi + 1;
+                                        t->img.n_boxes++;
+                                }
+                                if (end && strv_add_unique(&b->images, &n_images[bi], t->img.path) < 0)
+                                        goto fail;
                         }
                 }
-                if (!c)
-                        continue;
-
-                LayerIter it = { .scan = scan, .o = o, .l = 1 };
-                const ChainLayer *layer;
-                bool end;
-
-                while ((layer = layer_next(&it, &end))) {
-                        Tally *t;
-
-                        if (idset_add(&reached, layer->dev, layer->ino) < 0)
-                                goto fail;
-                        /* A snapshot inside a box is counted with the box; only bases and ends are shared. */
-                        if (!end && !idset_contains(&base_ids, layer->dev, layer->ino))
-                                continue;
-                        t = tally_get(end ? &ends : &bases, layer, !end);
-                        if (!t)
-                                goto fail;
-                        if (t->last_box != bi + 1) {
-                                t->last_box = bi + 1;
-                                t->img.n_boxes++;
-                        }
-                        if (end && strv_add_unique(&b->images, &n_images[bi], t->img.path) < 0)
-                                goto fail;
-                }
+                if (n_images[bi] > 1)
+                        qsort(b->images, n_images[bi], sizeof(char *), cmp_str);
         }
 
         r = tally_finish(&ends, &u.images, &u.n_images, &u.images_allocated_bytes);

@@ -32,7 +32,7 @@ typedef struct UsageBox {
         uint64_t allocated_bytes;
         uint64_t virtual_bytes;
         uint64_t committed_growth_bytes;
-        char **images;          /* NULL-terminated, sorted */
+        char **images;          /* NULL-terminated, sorted; borrowed from Usage.images */
 } UsageBox;
 
 typedef struct UsageImage {
