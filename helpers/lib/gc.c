@@ -21,6 +21,7 @@
 
 #include "gc-internal.h"
 #include "macro.h"
+#include "mounts.h"
 #include "path-util.h"
 #include "time-util.h"
 
@@ -561,6 +562,20 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                 r = recover_aside(&run);
                 if (r < 0)
                         goto finish;
+        }
+
+        /* A file system fstab declares in the home and that is not mounted: its boxes look gone. */
+        {
+                _cleanup_free_ char *why = NULL;
+
+                r = mounts_check_home(o->home, &why);
+                if (r != 0) {
+                        res->fail_closed = true;
+                        r = r > 0 ? run_error(&run, o->home, "%s", why) :
+                                    run_error(&run, o->home, "cannot read fstab or the mount table: %s", strerror(-r));
+                        if (r < 0)
+                                goto finish;
+                }
         }
 
         /* References first, candidates second: an image built meanwhile is new, so the grace keeps it. */
