@@ -29,12 +29,8 @@ command -v qemu-img >/dev/null || { echo "chainwalk-views: needs qemu-img" >&2; 
 d="$(mktemp -d /var/tmp/boxlite-chainwalk-views.XXXXXX)"
 trap 'rm -rf "$d"' EXIT
 H="$d/home"
-make_templates "$d"
-"$gen" --base-template "$d/via-template.qcow2" --bases $((boxes / 100)) --via-base 20 --orphans 50 --seed 42 \
-        "$d/disk-template.qcow2" "$H" "$boxes" $((boxes / 2)) >"$d/summary"
+bench_home "$d" "$boxes"
 read -r _ _ _ overlays _ <"$d/summary"
-# Past the racy window of the walk: a home at rest.
-sleep 2.2
 
 names=(gc home home-json usage usage-json)
 # cmd NAME [HOME]

@@ -36,12 +36,9 @@ d="$(mktemp -d /var/tmp/boxlite-gc-churn.XXXXXX)"
 loop_pid=
 trap '[ -z "$loop_pid" ] || kill "$loop_pid" 2>/dev/null; rm -rf "$d"' EXIT
 H="$d/home"
-make_templates "$d"
-gen_args=(--base-template "$d/via-template.qcow2" --bases $((boxes / 100)) --via-base 20 --orphans 50 --seed 42)
-"$gen" "${gen_args[@]}" --orphan-list "$d/orphans" "$d/disk-template.qcow2" "$H" "$boxes" $((boxes / 2)) >"$d/summary"
+bench_home "$d" "$boxes" --orphan-list "$d/orphans"
 read -r _ _ _ overlays _ _ _ _ _ nimages _ norphans <"$d/summary"
 victim="$(ls "$H/boxes" | sed -n "$((boxes / 2))p")"
-sleep 2.2
 
 # rate_pause RATE: rename-loop's pause between renames, in microseconds ("" as fast as it can).
 rate_pause() {
@@ -114,7 +111,7 @@ rss_quiet="$(rss 0)" rss_churn="$(rss 100)"
 : >"$d/runs"
 deleted_ok=0
 for _ in $(seq "$delete_runs"); do
-        "$gen" "${gen_args[@]}" --images-only "$d/disk-template.qcow2" "$H" "$boxes" $((boxes / 2)) >/dev/null
+        bench_gen "$d" "$boxes" --images-only >/dev/null
         sleep 2.2
         start_churn 100
         one

@@ -15,3 +15,20 @@ make_templates() {
         qemu-img create -q -f qcow2 -o cluster_size=512 -b "$img0" -F raw "$base0"
         qemu-img create -q -f qcow2 -o cluster_size=512 -b "$base0" -F qcow2 "$d/via-template.qcow2"
 }
+
+# bench_gen DIR BOXES [OPTIONS...]: bench/gen-home ($gen) on DIR/home with the benchmarks' usual mix: a
+# base per 100 boxes, a fifth of the disks through one, half the disk-images orphans; prints its counts.
+bench_gen() {
+        local d="$1" boxes="$2"
+        shift 2
+        "$gen" --base-template "$d/via-template.qcow2" --bases $((boxes / 100 > 0 ? boxes / 100 : 1)) --via-base 20 \
+                --orphans 50 --seed 42 "$@" "$d/disk-template.qcow2" "$d/home" "$boxes" $((boxes / 2))
+}
+
+# bench_home DIR BOXES [OPTIONS...]: the templates and such a home, its counts in DIR/summary, left at rest
+# past the walk's racy window (2 s).
+bench_home() {
+        make_templates "$1"
+        bench_gen "$@" >"$1/summary"
+        sleep 2.2
+}
