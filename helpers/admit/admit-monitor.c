@@ -36,6 +36,7 @@
 #include "monitor.h"
 #include "parse-util.h"
 #include "reserve.h"
+#include "state-file.h"
 #include "usage.h"
 
 typedef struct Run {
@@ -71,7 +72,7 @@ static void run_done(Run *r) {
 
 /* The monitor keeps watching without its state; an unsafe directory is named with what is wrong with it. */
 static void log_state_save_failed(int error, const char *dir) {
-        _cleanup_free_ char *problem = error == -EPERM ? monitor_state_dir_problem(dir) : NULL;
+        _cleanup_free_ char *problem = error == -EPERM ? state_dir_problem(dir) : NULL;
 
         if (problem)
                 log_warning("Refusing the monitor state directory %s. Until it is fixed or [Monitor] "
@@ -119,6 +120,7 @@ static int collect(Run *r) {
                 .home = r->o->home,
                 .grace_usec = r->o->config->gc_grace_usec,
                 .jobs = (unsigned) r->o->config->gc_jobs,
+                .allow_no_boxes = r->o->config->gc_allow_no_boxes,
                 /* A run already collecting is the relief we would bring; do not queue behind it for long. */
                 .lock_timeout_usec = UINT64_C(5) * 1000000,
         };
@@ -608,7 +610,8 @@ int admit_monitor(const MonitorOptions *o) {
         k = monitor_judge(&r, &r.final);
         if (k < 0)
                 return log_oom(), EXIT_FAILURE;
-        if (r.final.verdict != VERDICT_OK && r.final.readable && o->config->monitor_gc) {
+        if (r.final.verdict != VERDICT_OK && r.final.readable && r.final.limit != ADMIT_LIMIT_MOUNT_MISSING &&
+            o->config->monitor_gc) {
                 k = collect(&r);
                 if (k < 0)
                         return log_oom(), EXIT_FAILURE;

@@ -410,6 +410,7 @@ static int run_once(void) {
                 .gc_on_pressure = arg_config.gc_on_pressure,
                 .gc_grace_usec = arg_config.gc_grace_usec,
                 .gc_jobs = (unsigned) arg_config.gc_jobs,
+                .gc_allow_no_boxes = arg_config.gc_allow_no_boxes,
                 .gc_timeout_usec = arg_config.gc_timeout_usec,
         };
         int r;

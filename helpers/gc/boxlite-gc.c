@@ -35,6 +35,8 @@ static BoxliteConfig arg_config;
 static const char *arg_apply_plan = NULL;
 static unsigned arg_jobs = 0;
 static bool arg_jobs_set = false;
+static bool arg_allow_no_boxes = false;
+static bool arg_forget_mounts = false;
 
 /* The errors that mean the home itself is wrong, not the run. */
 #define IN_SET_ERRNO_HOME(r) ((r) == -ENOENT || (r) == -ENOTDIR || (r) == -EACCES)
@@ -62,6 +64,10 @@ static void help(void) {
                "     --apply-plan FILE   Delete only the images in FILE (saved --dry-run --json output)\n"
                "                         that are unchanged and still unreferenced\n"
                "     --jobs N            Walk boxes/ with N workers (default: one per CPU, up to 4)\n"
+               "     --allow-no-boxes    Collect a home whose boxes/ holds no box (by default nothing\n"
+               "                         is deleted then: an unmounted disk looks the same)\n"
+               "     --forget-mounts     Forget the mount points remembered for this home, after a\n"
+               "                         disk was removed on purpose; the run remembers them anew\n"
                "\n"
                "Exit status: 0 success, 1 an error (the run kept what it could not prove unreferenced),\n"
                "2 usage error. Defaults come from the [GC] section of /etc/boxlite/boxlite.conf and\n"
@@ -78,6 +84,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_TARGET_FREE,
                 ARG_METRICS_FILE,
                 ARG_APPLY_PLAN,
+                ARG_ALLOW_NO_BOXES,
+                ARG_FORGET_MOUNTS,
                 ARG_JOBS,
         };
         static const struct option options[] = {
@@ -93,6 +101,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "metrics-file", required_argument, NULL, ARG_METRICS_FILE },
                 { "apply-plan", required_argument, NULL, ARG_APPLY_PLAN },
                 { "jobs", required_argument, NULL, ARG_JOBS },
+                { "allow-no-boxes", no_argument, NULL, ARG_ALLOW_NO_BOXES },
+                { "forget-mounts", no_argument, NULL, ARG_FORGET_MOUNTS },
                 {}
         };
         int c;
@@ -157,6 +167,12 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_jobs_set = true;
                         break;
                 }
+                case ARG_ALLOW_NO_BOXES:
+                        arg_allow_no_boxes = true;
+                        break;
+                case ARG_FORGET_MOUNTS:
+                        arg_forget_mounts = true;
+                        break;
                 case '?':
                         return cli_bad_option(argv, options, "hnqv");
                 default:
@@ -225,6 +241,7 @@ static int load_config(void) {
                 arg_metrics_file = arg_config.gc_metrics_file;
         if (!arg_jobs_set)
                 arg_jobs = (unsigned) arg_config.gc_jobs;
+        arg_allow_no_boxes = arg_allow_no_boxes || arg_config.gc_allow_no_boxes;
         return 0;
 }
 
@@ -428,6 +445,8 @@ int main(int argc, char *argv[]) {
                 .n_plan = n_plan,
                 .use_plan = !!arg_apply_plan,
                 .jobs = arg_jobs,
+                .allow_no_boxes = arg_allow_no_boxes,
+                .forget_mounts = arg_forget_mounts,
         };
         gc_options_from_env(&o);
 

@@ -180,11 +180,19 @@ int admission_judge_probe(const AdmitLimits *limits, const HomeProbe *probe, uin
         j.probe_error = w->probe_error;
         j.space = w->space;
         j.part = w->part;
-        if (j.n_filesystems > 1)
-                r = asprintf(&j.reason, "%s on %s: %s", home_part_to_string(w->part), w->source ?: w->path,
-                             w->reason);
+        if (probe->mounts_missing) {
+                /* Every box on a missing disk is out of sight: nothing to start onto. */
+                j.verdict = VERDICT_REJECT;
+                j.limit = ADMIT_LIMIT_MOUNT_MISSING;
+                r = (j.reason = strdup(strna(probe->mounts_why))) ? 0 : -1;
+        } else if (j.n_filesystems > 1)
+                r = asprintf(&j.reason, "%s on %s: %s%s%s", home_part_to_string(w->part), w->source ?: w->path,
+                             w->reason, probe->mounts_error < 0 ? "; the mounts could not be checked: " : "",
+                             probe->mounts_error < 0 ? strna(probe->mounts_why) : "");
         else
-                r = (j.reason = strdup(w->reason)) ? 0 : -1;
+                r = asprintf(&j.reason, "%s%s%s", w->reason,
+                             probe->mounts_error < 0 ? "; the mounts could not be checked: " : "",
+                             probe->mounts_error < 0 ? strna(probe->mounts_why) : "");
         if (r < 0)
                 return -ENOMEM;
 
@@ -483,12 +491,14 @@ int admission_decide(const AdmitRequest *req, Decision **ret) {
         if (r < 0)
                 return r;
 
-        if (req->gc_on_pressure && d->final.verdict != VERDICT_OK && d->final.readable) {
+        if (req->gc_on_pressure && d->final.verdict != VERDICT_OK && d->final.readable &&
+            d->final.limit != ADMIT_LIMIT_MOUNT_MISSING) {
                 const FsJudgement *fs = images_filesystem(&d->final);
                 GcOptions o = {
                         .home = req->home,
                         .grace_usec = req->gc_grace_usec,
                         .jobs = req->gc_jobs,
+                        .allow_no_boxes = req->gc_allow_no_boxes,
                         /* A box start waits briefly for a collection already running, not a minute, and
                          * never longer than half its deadline. */
                         .lock_timeout_usec = MIN(UINT64_C(5) * 1000000, d->gc_timeout_usec / 2),

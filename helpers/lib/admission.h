@@ -85,6 +85,7 @@ typedef struct AdmitRequest {
         bool gc_on_pressure;
         uint64_t gc_grace_usec;
         unsigned gc_jobs;            /* [GC] Jobs= (0: automatic) */
+        bool gc_allow_no_boxes;      /* [GC] AllowNoBoxes= */
         uint64_t gc_timeout_usec;    /* 0: ADMIT_GC_TIMEOUT_DEFAULT_USEC */
 } AdmitRequest;
 

@@ -31,6 +31,7 @@ static const char *const limit_table[_ADMIT_LIMIT_MAX] = {
         [ADMIT_LIMIT_SOFT_PERCENT] = "soft-percent",
         [ADMIT_LIMIT_INODE_SOFT_PERCENT] = "inode-soft-percent",
         [ADMIT_LIMIT_UNREADABLE] = "unreadable",
+        [ADMIT_LIMIT_MOUNT_MISSING] = "mount-missing",
 };
 
 const char *verdict_to_string(Verdict v) {

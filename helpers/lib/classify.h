@@ -51,6 +51,7 @@ typedef enum AdmitLimit {
         ADMIT_LIMIT_SOFT_PERCENT,
         ADMIT_LIMIT_INODE_SOFT_PERCENT,
         ADMIT_LIMIT_UNREADABLE,    /* free space could not be read: warn, never block */
+        ADMIT_LIMIT_MOUNT_MISSING, /* a mount fstab declares or a clean GC run crossed is missing: reject */
         _ADMIT_LIMIT_MAX,
         _ADMIT_LIMIT_INVALID = -22,
 } AdmitLimit;

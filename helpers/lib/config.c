@@ -81,6 +81,7 @@ static const ConfigKey config_keys[] = {
         KEY("GC", "Grace", VALUE_SPAN, gc_grace_usec, "a time span such as 10min"),
         KEY("GC", "TargetFree", VALUE_SIZE, gc_target_free, "a size such as 20G"),
         KEY("GC", "MetricsFile", VALUE_PATH, gc_metrics_file, "an absolute path"),
+        KEY("GC", "AllowNoBoxes", VALUE_BOOL, gc_allow_no_boxes, "yes or no"),
         KEY("GC", "Jobs", VALUE_JOBS, gc_jobs, "a number of workers from 1 to 16, or 0 for one per CPU up to 4"),
         KEY("Monitor", "ReserveSize", VALUE_SIZE, monitor_reserve_size, "a size such as 64M, or 0"),
         KEY("Monitor", "RecordStep", VALUE_SIZE, monitor_record_step, "a size such as 512M, or 0"),

@@ -42,6 +42,7 @@ typedef struct BoxliteConfig {
         uint64_t gc_target_free;
         char *gc_metrics_file;
         uint64_t gc_jobs;            /* [GC] Jobs=: workers walking boxes/ (0: automatic) */
+        bool gc_allow_no_boxes;      /* [GC] AllowNoBoxes=: a home without a box is real */
         /* [Monitor] (DESIGN.md section 10) */
         uint64_t monitor_reserve_size;
         uint64_t monitor_record_step;  /* 0: a tenth of the soft floor */

@@ -40,23 +40,13 @@ int file_check_replaceable(const char *path, const char **ret_what) {
         return -EEXIST;
 }
 
-int read_regular_file(const char *path, size_t max_size, char **ret_data, size_t *ret_size,
-                      const char **ret_what) {
-        _cleanup_close_ int fd = -1;
+int read_fd_whole(int fd, size_t max_size, char **ret_data, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
         size_t n = 0, allocated;
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode)) {
-                if (ret_what)
-                        *ret_what = inode_type_to_string(st.st_mode);
-                return -EBADFD;
-        }
         if ((uint64_t) st.st_size > max_size)
                 return -EFBIG;
 
@@ -97,4 +87,22 @@ int read_regular_file(const char *path, size_t max_size, char **ret_data, size_t
         if (ret_size)
                 *ret_size = n;
         return 0;
+}
+
+int read_regular_file(const char *path, size_t max_size, char **ret_data, size_t *ret_size,
+                      const char **ret_what) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode)) {
+                if (ret_what)
+                        *ret_what = inode_type_to_string(st.st_mode);
+                return -EBADFD;
+        }
+        return read_fd_whole(fd, max_size, ret_data, ret_size);
 }

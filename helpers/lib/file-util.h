@@ -32,3 +32,6 @@ int file_check_replaceable(const char *path, const char **ret_what);
  */
 int read_regular_file(const char *path, size_t max_size, char **ret_data, size_t *ret_size,
                       const char **ret_what);
+
+/* Reads fd (a regular file) from its offset to the end, as read_regular_file() does. */
+int read_fd_whole(int fd, size_t max_size, char **ret_data, size_t *ret_size);

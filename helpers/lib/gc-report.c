@@ -19,6 +19,7 @@
 #include "log.h"
 #include "macro.h"
 #include "message-ids.h"
+#include "mounts.h"
 #include "parse-util.h"
 
 
@@ -54,6 +55,15 @@ void gc_result_log(const GcResult *r) {
                 (void) log_struct_fields(LOG_ERR, BOXLITE_MESSAGE_GC_FAIL_CLOSED_STR, fields, ELEMENTSOF(fields),
                                          "'%s': %s%s", e->path, e->error,
                                          r->fail_closed ? "; keeping every disk-image" : "");
+        }
+
+        if (r->remember_error < 0) {
+                _cleanup_free_ char *dir = NULL;
+
+                (void) mounts_state_dir(&dir);
+                log_warning("Could not remember the mount points of '%s' in %s: %s; a disk that is missing on "
+                            "a later run is then caught only if fstab declares it", r->home, strna(dir),
+                            strerror(-r->remember_error));
         }
 
         if (r->n_restored > 0 || r->n_put_back > 0) {

@@ -498,11 +498,30 @@ GcResult *gc_result_free(GcResult *r) {
         return NULL;
 }
 
+/* fstab and the memory of mount points (mounts.h); a mount missing, or unknown, fails the run closed. */
+static int check_mounts(Run *run) {
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        if (run->res->mount_missing)
+                return 0; /* said once */
+        r = run->o->forget_mounts ? mounts_check_fstab(run->o->home, &why) : mounts_check(run->o->home, &why);
+        if (r == 0)
+                return 0;
+        if (r == -ENOMEM)
+                return r;
+        run->res->fail_closed = true;
+        if (r > 0)
+                run->res->mount_missing = true;
+        return run_error(run, run->o->home, "%s", why ?: "cannot check the mounts of this home");
+}
+
 int gc_run(const GcOptions *o, GcResult **ret) {
         _cleanup_(gc_result_freep) GcResult *res = NULL;
         EntryList cands = {}, orphans = {}, sel = {}, moved = {};
         GcRefs refs = {};
         Run run = { .o = o, .dfd = -1 };
+        char **mounts = NULL;
         struct statvfs sv;
         uint64_t t0 = now_monotonic_usec(), avail;
         int r;
@@ -564,22 +583,29 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                         goto finish;
         }
 
-        /* A file system fstab declares in the home and that is not mounted: its boxes look gone. */
-        {
-                _cleanup_free_ char *why = NULL;
-
-                r = mounts_check_home(o->home, &why);
-                if (r != 0) {
+        /* A file system fstab declares in the home, or one a clean run crossed, that is not mounted now:
+         * its boxes look gone. */
+        if (o->forget_mounts && !o->dry_run) {
+                r = mounts_forget(o->home);
+                if (r < 0) {
                         res->fail_closed = true;
-                        r = r > 0 ? run_error(&run, o->home, "%s", why) :
-                                    run_error(&run, o->home, "cannot read fstab or the mount table: %s", strerror(-r));
+                        r = run_error(&run, o->home, "cannot forget the mount points remembered for this home: %s",
+                                      strerror(-r));
                         if (r < 0)
                                 goto finish;
                 }
         }
+        r = check_mounts(&run);
+        if (r < 0)
+                goto finish;
 
         /* References first, candidates second: an image built meanwhile is new, so the grace keeps it. */
         r = collect_refs(&run, &refs);
+        if (r < 0)
+                goto finish;
+        mounts = TAKE_PTR(refs.mounts);
+        /* Once more after the walk: a disk unmounted while it ran leaves a bare directory behind. */
+        r = check_mounts(&run);
         if (r < 0)
                 goto finish;
         res->n_overlays = refs.n_overlays;
@@ -604,6 +630,22 @@ int gc_run(const GcOptions *o, GcResult **ret) {
                 r = run_error(&run, run.images, "cannot list: %s", strerror(-r));
                 res->fail_closed = true;
                 goto finish;
+        }
+        if (cands.n > 0 && refs.n_boxes == 0 && !o->allow_no_boxes && !res->fail_closed) {
+                /* An unmounted boxes/ is an empty directory: no box at all is not taken for a fact. */
+                _cleanup_free_ char *boxes = NULL;
+
+                if (asprintf(&boxes, "%s/boxes", o->home) < 0) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                res->fail_closed = true;
+                res->no_boxes = true;
+                r = run_error(&run, boxes, "holds no box, which is what a disk that is not mounted looks like: "
+                              "nothing is reclaimed; if this home really has no boxes, pass --allow-no-boxes "
+                              "(or set AllowNoBoxes=yes in [GC] of boxlite.conf)");
+                if (r < 0)
+                        goto finish;
         }
         if (res->fail_closed)
                 refs.complete = false;
@@ -654,7 +696,12 @@ int gc_run(const GcOptions *o, GcResult **ret) {
         }
         r = 0;
 
+        /* A clean deleting run remembers the mounts it crossed, for the runs after it (mounts.h). */
+        if (!o->dry_run && !res->fail_closed && res->n_errors == 0)
+                res->remember_error = mounts_remember(o->home, mounts);
+
 finish:
+        strv_freep(&mounts);
         if (run.kept.n > 1)
                 qsort(run.kept.v, run.kept.n, sizeof(GcEntry), cmp_name);
         if (r >= 0)

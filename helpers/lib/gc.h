@@ -12,7 +12,10 @@
  * walk of the home (walk.h, gc-refs.h). It fails closed: when any overlay
  * cannot be read or resolved completely, a directory or link cannot be
  * followed, or the home never held still, every candidate is kept (reason
- * "unsafe") and GcResult.fail_closed is set.
+ * "unsafe") and GcResult.fail_closed is set. So it does when a file system
+ * fstab declares in the home, or one a clean run crossed, is not mounted
+ * (mounts.h), and when boxes/ holds no box unless allow_no_boxes says that
+ * is real: a disk that is not mounted looks exactly like an empty one.
  *
  * Deletion is two-phase: orphans are renamed aside to a hidden name in the
  * same directory, the home is looked at again (the first walk's log
@@ -105,6 +108,8 @@ typedef struct GcOptions {
         bool use_plan;
         uint64_t lock_timeout_usec; /* real runs wait this long for another run to finish (0: 60 s) */
         unsigned jobs;              /* workers walking boxes/ (0: one per online CPU, up to GC_JOBS_AUTO_MAX) */
+        bool allow_no_boxes;        /* a home without a box is real: collect it (else keep everything) */
+        bool forget_mounts;         /* the remembered mount points are not checked, and forgotten (mounts.h) */
         /* Test hooks, honoured only in builds with -Dtest-hooks=true. */
         bool test_no_grace;
         bool test_no_recheck;
@@ -135,6 +140,9 @@ typedef struct GcResult {
         size_t recheck_reread;      /* ... files it read again (their times could not prove them unchanged) */
         char *recheck_why;          /* recheck_walked: why */
         bool fail_closed;
+        bool mount_missing;         /* ... because a mount declared or remembered for the home is missing */
+        bool no_boxes;              /* ... because boxes/ held no box and that was not allowed */
+        int remember_error;         /* the mount points crossed could not be remembered: negative errno */
         uint64_t reclaimed_bytes;
         uint64_t reclaimed_allocated;
         uint64_t available_before;  /* f_bavail * f_frsize of the home */

@@ -71,9 +71,6 @@ MonitorState monitor_state_parse(const char *text, size_t size, const char *home
 /* Formats a state; returns a malloc'ed string or NULL on OOM. */
 char *monitor_state_format(const MonitorState *s, const char *home);
 
-/* systemd-escape --path; NULL on OOM. Names longer than NAME_MAX allows are cut and given a hash. */
-char *monitor_escape_path(const char *path);
-
 /* The state directory: dir if given, else /run/boxlite for root, $XDG_RUNTIME_DIR/boxlite otherwise. */
 int monitor_state_dir(const char *dir, char **ret);
 
@@ -82,9 +79,6 @@ int monitor_state_load(const char *dir, const char *home, MonitorState *ret);
 
 /*
  * Creates dir (mode 0755, or 0700 for users) if needed and writes the state atomically. -EPERM when dir
- * is not safe (owned by another user, writable by group or others): monitor_state_dir_problem() says why.
+ * is not safe (owned by another user, writable by group or others): state_dir_problem() says why.
  */
 int monitor_state_save(const char *dir, const char *home, const MonitorState *s);
-
-/* Why dir is refused as the state directory and what would be accepted, in words (malloc'ed), or NULL. */
-char *monitor_state_dir_problem(const char *dir);

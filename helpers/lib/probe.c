@@ -11,6 +11,7 @@
 
 #include "child.h"
 #include "macro.h"
+#include "mounts.h"
 #include "path-util.h"
 #include "probe.h"
 
@@ -36,6 +37,7 @@ void home_probe_done(HomeProbe *p) {
                 p->part[i].source = mfree(p->part[i].source);
                 p->part[i].mount_point = mfree(p->part[i].mount_point);
         }
+        p->mounts_why = mfree(p->mounts_why);
 }
 
 static int part_paths(const char *home, char *ret[static _HOME_PART_MAX]) {
@@ -101,6 +103,22 @@ static void mount_lookup(uint64_t dev, char **ret_source, char **ret_mount_point
         fclose(f);
 }
 
+/* The record of the mounts check: part index _HOME_PART_MAX, the errno, whether one is missing, and why. */
+static int put_mounts(int fd, const char *home) {
+        _cleanup_(wire_done) Wire w = {};
+        _cleanup_free_ char *why = NULL;
+        int r = mounts_check(home, &why);
+
+        wire_put_u64(&w, (uint64_t) _HOME_PART_MAX);
+        wire_put_u64(&w, (uint64_t) (r < 0 ? -r : 0));
+        wire_put_u64(&w, r > 0);
+        for (int i = 3; i < 12; i++)
+                wire_put_u64(&w, 0);
+        wire_put_str(&w, why);
+        wire_put_str(&w, NULL);
+        return wire_write(fd, &w) < 0 ? -EIO : 0;
+}
+
 static int probe_child(int fd, void *userdata) {
         char **paths = userdata;
         uint64_t dev[_HOME_PART_MAX] = {};
@@ -156,9 +174,9 @@ static int probe_child(int fd, void *userdata) {
                         return -EIO;
                 /* Without a home there is nothing below it to judge. */
                 if (i == HOME_PART_HOME && error != 0)
-                        break;
+                        return 0;
         }
-        return 0;
+        return put_mounts(fd, paths[HOME_PART_HOME]);
 }
 
 int home_probe_start(const char *home, pid_t *ret_pid, int *ret_fd) {
@@ -193,6 +211,15 @@ static int parse_record(WireReader *rd, HomeProbe *p) {
         if (r < 0) {
                 free(source);
                 return r;
+        }
+        if (v[0] == _HOME_PART_MAX && v[1] <= 4095) {
+                free(mount_point);
+                free(p->mounts_why);
+                p->mounts_checked = true;
+                p->mounts_error = -(int) v[1];
+                p->mounts_missing = v[2] != 0;
+                p->mounts_why = source;
+                return 0;
         }
         if (v[0] >= _HOME_PART_MAX || v[5] > v[0] || v[1] > 4095) {
                 free(source);

@@ -17,6 +17,9 @@
  * home_probe_run() starts, waits at most timeout_usec and parses. Both return
  * 0 or a negative errno for a probe that could not run at all; a probe that
  * timed out is 0 with HomeProbe.timed_out set.
+ *
+ * After the parts, the child checks the mounts of the home (mounts.h: fstab
+ * and the GC's memory, neither stat'ing a mount) and answers that too.
  */
 
 #include <stdbool.h>
@@ -52,6 +55,10 @@ typedef struct HomeProbe {
         char *path[_HOME_PART_MAX];
         PartProbe part[_HOME_PART_MAX];
         bool timed_out;
+        bool mounts_checked;  /* the child answered the check of the mounts */
+        bool mounts_missing;  /* ... a mount is missing: mounts_why names it */
+        int mounts_error;     /* ... it could not tell (negative errno): mounts_why says why */
+        char *mounts_why;
 } HomeProbe;
 
 void home_probe_done(HomeProbe *p);

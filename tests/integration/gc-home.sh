@@ -21,7 +21,8 @@ chmod 755 "$T"
 newhome() {
         H="$T/$1"
         SRV="$T/$1-srv"
-        mkdir -p "$H/images/disk-images" "$H/boxes" "$H/bases" "$SRV"
+        # An idle box (no overlay): a boxes/ without a box is not collected.
+        mkdir -p "$H/images/disk-images" "$H/boxes/idle" "$H/bases" "$SRV"
         DI="$H/images/disk-images"
 }
 

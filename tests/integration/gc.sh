@@ -15,9 +15,10 @@ command -v jq >/dev/null || skip_all "jq not installed"
 T="$(mktemp -d /tmp/boxlite-gc.XXXXXX)"
 trap 'chmod -R u+rwx "$T" 2>/dev/null; rm -rf "$T"' EXIT
 
+# newhome NAME: a home with an idle box (no overlay): a boxes/ without a box is not collected.
 newhome() {
         H="$T/$1"
-        mkdir -p "$H/images/disk-images" "$H/boxes" "$H/bases" "$H/tmp"
+        mkdir -p "$H/images/disk-images" "$H/boxes/idle" "$H/bases" "$H/tmp"
         DI="$H/images/disk-images"
 }
 
@@ -399,6 +400,33 @@ check "Jobs=3 walks boxes/ with two threads beside the main one per pass ($n3 st
         bash -c "jq -e '.ok' <<<'$out' >/dev/null && [ $n3 -gt 0 ] && [ \$(($n3 % 2)) -eq 0 ] && [ $n1 -eq 0 ]"
 rm -rf "$T/etc"
 
+# ------------------------------------------------- no box at all
+# An unmounted boxes/ is an empty directory: a home without a box is not taken for an empty home.
+H="$T/nobox"
+mkdir -p "$H/images/disk-images" "$H/boxes" "$H/bases"
+DI="$H/images/disk-images"
+image sha256-nb.ext4; sleep 1.1
+out="$("$GC" --home "$H" --json --grace 1s 2>"$T/stderr")"
+rc=$?
+check "no box under boxes/: nothing reclaimed, fail closed, exit 1 ($rc)" \
+        bash -c "[ $rc -eq 1 ] && jq -e '.reclaimed_count == 0 and .fail_closed and .kept[0].reason == \"unsafe\"' <<<'$out' >/dev/null && [ -f '$DI/sha256-nb.ext4' ]"
+check "... the error names boxes/ and the way to accept it" \
+        bash -c "jq -e '.errors[0].path == \"$H/boxes\"' <<<'$out' >/dev/null && grep -q -- '--allow-no-boxes' '$T/stderr' && grep -q 'AllowNoBoxes=yes' '$T/stderr'"
+rm -rf "$H/boxes"
+out="$("$GC" --home "$H" --json --grace 1s 2>/dev/null)"
+check "no boxes/ at all: kept too" bash -c "jq -e '.fail_closed and .reclaimed_count == 0' <<<'$out' >/dev/null && [ -f '$DI/sha256-nb.ext4' ]"
+mkdir "$H/boxes"
+out="$("$GC" --home "$H" --json --grace 1s --dry-run --allow-no-boxes 2>/dev/null)"
+check "--allow-no-boxes: the dry run would reclaim it" jq -e '.ok and .reclaimed_count == 1' <<<"$out"
+mkdir -p "$T/etc"
+printf '[GC]\nAllowNoBoxes=yes\n' >"$T/etc/boxlite.conf"
+out="$(BOXLITE_CONF_DIR="$T/etc" "$GC" --home "$H" --json --grace 1s 2>/dev/null)"
+check "[GC] AllowNoBoxes=yes: reclaimed" \
+        bash -c "jq -e '.ok and .reclaimed_count == 1' <<<'$out' >/dev/null && [ ! -e '$DI/sha256-nb.ext4' ]"
+rm -rf "$T/etc"
+out="$("$GC" --home "$H" --json --grace 1s 2>/dev/null)"
+check "a box-less home without any image is no error" jq -e '.ok and .reclaimed_count == 0' <<<"$out"
+
 # ------------------------------------------------- usage
 for args in "--bogus" "--grace 10parsecs" "--target-free 12Q" "--target-free 0" "extra" "--apply-plan x --dry-run" \
         "--jobs 0" "--jobs 17" "--jobs two"; do
@@ -407,7 +435,7 @@ for args in "--bogus" "--grace 10parsecs" "--target-free 12Q" "--target-free 0" 
         check "usage error '$args' exits 2" test $? -eq 2
 done
 check "--help documents every option" bash -c "
-        h=\$('$GC' --help); for o in --home --dry-run --json --grace --target-free --metrics-file --apply-plan --jobs --version; do
+        h=\$('$GC' --help); for o in --home --dry-run --json --grace --target-free --metrics-file --apply-plan --jobs --allow-no-boxes --forget-mounts --version; do
                 grep -q -- \"\$o\" <<<\"\$h\" || exit 1; done"
 check "a missing home is an error" bash -c "! '$GC' --home '$T/nope' >/dev/null 2>&1"
 

@@ -17,7 +17,8 @@ command -v jq >/dev/null || skip_all "jq not installed"
 T="$(mktemp -d /tmp/boxlite-input.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 H="$T/home"
-mkdir -p "$H/images/disk-images" "$H/boxes"
+# An idle box: a boxes/ without a box is not collected.
+mkdir -p "$H/images/disk-images" "$H/boxes/idle"
 export BOXLITE_CONF_DIR="$T/etc" BOXLITE_LOG_TARGET=stderr
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/no-bus"
 C="$BOXLITE_CONF_DIR"

@@ -54,7 +54,7 @@ check "gc --json: nothing of it on stderr" test -z "$(stderr_rest "$T/err")"
 
 # A nothing-kept run: no "Kept 0:." and no table without rows.
 H2="$T/empty"
-mkdir -p "$H2/images/disk-images" "$H2/boxes"
+mkdir -p "$H2/images/disk-images" "$H2/boxes/idle"
 "$GC" --home "$H2" --grace 0 >"$T/out" 2>/dev/null
 check "gc: an empty run says 'Kept nothing.'" grep -qx 'Kept nothing.' "$T/out"
 check "gc: ... and prints no empty table" bash -c "! grep -q '^IMAGE' '$T/out'"
@@ -62,7 +62,7 @@ check "gc: no count followed by a colon and nothing" bash -c "! grep -qE '[0-9]:
 
 # ------------------------------------------------ many orphans: a table, not a log line each
 H3="$T/many"
-mkdir -p "$H3/images/disk-images" "$H3/boxes"
+mkdir -p "$H3/images/disk-images" "$H3/boxes/idle"
 (cd "$H3/images/disk-images" && truncate -s 4096 $(seq -f 'sha256-%04g.ext4' 1 2500))
 "$GC" --home "$H3" --dry-run --grace 0 >"$T/out" 2>"$T/err"
 check "2,500 orphans: 2,500 rows in the report" \

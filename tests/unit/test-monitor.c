@@ -11,6 +11,7 @@
 
 #include "macro.h"
 #include "monitor.h"
+#include "state-file.h"
 
 #define MIB (UINT64_C(1) << 20)
 #define GIB (UINT64_C(1) << 30)
@@ -212,7 +213,7 @@ static const struct {
 };
 
 START_TEST(test_escape) {
-        _cleanup_free_ char *e = monitor_escape_path(escape_table[_i].path);
+        _cleanup_free_ char *e = state_escape_path(escape_table[_i].path);
 
         ck_assert_str_eq(e, escape_table[_i].want);
 }
@@ -224,9 +225,9 @@ START_TEST(test_escape_long) {
         memset(p, 'x', 4099);
         p[0] = '/';
         p[4099] = 0;
-        e = monitor_escape_path(p);
+        e = state_escape_path(p);
         p[4098] = 'y';
-        e2 = monitor_escape_path(p);
+        e2 = state_escape_path(p);
         ck_assert_uint_le(strlen(e), 200);
         ck_assert_str_ne(e, e2);
 }
