@@ -11,7 +11,7 @@
 #                                   from $BOXLITE_BUILD_ROOT; deb: install $BOXLITE_E2E_DEB)
 #   BOXLITE_E2E_ONLY="1 4"          run only these scenarios (setup always runs); 7, the README's
 #                                   operator commands run literally, needs the package install;
-#                                   8 is the pressure monitor
+#                                   8 is the pressure monitor; 9 a boxes/ mount that fails
 set -uo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -22,7 +22,7 @@ command -v systemd-nspawn >/dev/null || skip_all "systemd-nspawn not installed (
 command -v mkfs.ext4 >/dev/null || skip_all "mkfs.ext4 not installed"
 command -v qemu-img >/dev/null || skip_all "qemu-img not installed"
 INSTALL="${BOXLITE_E2E_INSTALL:-meson}"
-ONLY=" ${BOXLITE_E2E_ONLY:-1 2 3 4 5 6 7 8} "
+ONLY=" ${BOXLITE_E2E_ONLY:-1 2 3 4 5 6 7 8 9} "
 want() { [[ "$ONLY" == *" $1 "* ]]; }
 
 T="$(mktemp -d /tmp/boxlite-e2e.XXXXXX)"
@@ -379,6 +379,45 @@ if want 8; then
         inside systemctl stop "$MON.timer"
         rm -f "$T/home/tmp/"fill-*
         inside boxlite-admit --release-reserve --home "$H" >/dev/null 2>&1
+fi
+
+# ------------------------------------------------- 9: fstab declares boxes/, and its mount fails
+# (In a container systemd ignores device entries of fstab; a file system type that does not exist
+# fails the mount at once.)
+if want 9; then
+        image sha256-pinned9.ext4 2
+        box keeper9 sha256-pinned9.ext4
+        image sha256-orphan9.ext4 2
+        sleep 3.5
+        inside systemctl stop "boxlite-gc@$INST.path" >/dev/null 2>&1
+        echo "boxlite-e2e $H/boxes boxlitenosuchfs defaults 0 0" >>"$ROOT/etc/fstab"
+        inside systemctl daemon-reload
+        MNT="$(systemd-escape --path --suffix=mount "$H/boxes")"
+        before="$(inside journalctl -o json SYSLOG_IDENTIFIER=boxlite-gc | wc -l)"
+        inside systemctl start "boxlite-gc@$INST.service" >/dev/null 2>&1
+        rc=$?
+        check "9: the GC unit does not start when the boxes/ mount fails ($rc)" test "$rc" -ne 0
+        check "9: ... the mount unit $MNT failed" \
+                bash -c "[ \"\$(nsenter -t $LEADER -a systemctl show -P Result $MNT)\" != success ]"
+        check "9: ... boxlite-gc never ran (no new entry of it)" \
+                test "$(inside journalctl -o json SYSLOG_IDENTIFIER=boxlite-gc | wc -l)" -eq "$before"
+        check "9: ... both images are still there" \
+                bash -c "[ -e '$T/home/images/disk-images/sha256-orphan9.ext4' ] && [ -e '$T/home/images/disk-images/sha256-pinned9.ext4' ]"
+        # From a shell (a cron job, another manager) the program checks fstab itself.
+        inside boxlite-gc --home "$H" --json >"$T/gc9.json" 2>/dev/null
+        rc=$?
+        check "9: boxlite-gc run by hand fails closed (status 1, $rc), naming the mount point, deleting nothing" \
+                bash -c "[ $rc -eq 1 ] && jq -e --arg m \"'$H/boxes' is declared in /etc/fstab\" '.fail_closed and .reclaimed_count == 0 and any(.errors[]; .error | contains(\$m))' '$T/gc9.json' >/dev/null &&
+                         [ -e '$T/home/images/disk-images/sha256-orphan9.ext4' ]"
+        inside boxlite-admit --home "$H" --no-bus >/dev/null 2>&1
+        rc=$?
+        check "9: admission rejects a start meanwhile (75, $rc)" test "$rc" -eq 75
+        sed -i '/boxlitenosuchfs/d' "$ROOT/etc/fstab"
+        inside systemctl daemon-reload
+        inside systemctl reset-failed >/dev/null 2>&1
+        inside systemctl start "boxlite-gc@$INST.service" >/dev/null 2>&1
+        check "9: control: with the entry gone the unit runs, the orphan goes and the box's image stays" \
+                bash -c "[ ! -e '$T/home/images/disk-images/sha256-orphan9.ext4' ] && [ -e '$T/home/images/disk-images/sha256-pinned9.ext4' ]"
 fi
 
 # ------------------------------------------------- 7: the README's operator commands, run as written

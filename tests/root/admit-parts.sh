@@ -95,7 +95,7 @@ check "a symlinked boxes/ on a small disk and a symlinked images/ on a third: th
 
 # images/ short, boxes/ fine: the GC runs against images/ and frees it (the GC does not delete through a
 # symlinked images/, so it is a mount point here).
-rm -f "$H/boxes" "$H/images"; mkdir "$H/boxes" "$H/images"
+rm -f "$H/boxes" "$H/images"; mkdir -p "$H/boxes/idle" "$H/images"  # an idle box: a boxes/ without a box is not collected
 mount --bind "$T/img/images" "$H/images"
 head -c $((700 * M)) /dev/zero >"$T/img/fill"
 head -c $((100 * M)) /dev/urandom >"$T/img/images/disk-images/sha256-old.ext4"

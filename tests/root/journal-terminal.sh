@@ -25,7 +25,7 @@ journald_start
 unset JOURNAL_STREAM BOXLITE_LOG_TARGET BOXLITE_LOG_LEVEL
 H="$T/home"
 DI="$H/images/disk-images"
-mkdir -p "$DI" "$H/boxes" "$T/etc"
+mkdir -p "$DI" "$H/boxes/idle" "$T/etc"  # an idle box: a boxes/ without a box is not collected
 export BOXLITE_CONF_DIR="$T/etc"
 avail=$(stat -f -c '%a %S' "$H" | awk '{ printf "%.0f\n", $1 * $2 }')
 G=$((1 << 30))

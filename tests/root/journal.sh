@@ -41,7 +41,7 @@ for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05;
 check "a private journald is listening" test -S /run/systemd/journal/socket
 
 H="$T/home"
-mkdir -p "$H/images/disk-images" "$H/boxes"
+mkdir -p "$H/images/disk-images" "$H/boxes/idle"  # an idle box: a boxes/ without a box is not collected
 export BOXLITE_LOG_TARGET=journal BOXLITE_CONF_DIR="$T/etc"
 avail=$(stat -f -c '%a %S' "$H" | awk '{ printf "%.0f\n", $1 * $2 }')
 G=$((1 << 30))
