@@ -16,7 +16,6 @@
 
 #include "config.h"
 #include "gc.h"
-#include "home.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "path-util.h"
