@@ -33,12 +33,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define GC_GRACE_DEFAULT_USEC (UINT64_C(10) * 60 * 1000000)
+#include "config-defaults.h"
+
 #define GC_LOCK_TIMEOUT_DEFAULT_USEC (UINT64_C(60) * 1000000)
 #define GC_ASIDE_PREFIX ".boxlite-gc-"
 #define GC_MAX_FILES 1000000U
-#define GC_JOBS_MAX 16U          /* workers walking boxes/ at most */
-#define GC_JOBS_AUTO_MAX 4U      /* the automatic choice: one per online CPU, up to this */
 
 typedef enum GcKeepReason {
         GC_KEEP_PINNED,     /* referenced by a backing chain (or in use by a running VM) */
