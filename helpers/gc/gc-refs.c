@@ -12,7 +12,7 @@
 #include "chain.h"
 #include "gc-refs.h"
 #include "macro.h"
-#include "path-util.h"
+#include "qemu-path.h"
 
 int gc_errors_add(GcError **errors, size_t *n, const char *path, char *message) {
         GcError *e;
