@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 #include "config-defaults.h"
+#include "gc-error.h"
 
 #define GC_LOCK_TIMEOUT_DEFAULT_USEC (UINT64_C(60) * 1000000)
 #define GC_ASIDE_PREFIX ".boxlite-gc-"
@@ -77,12 +78,6 @@ static inline uint64_t gc_entry_freed_bytes(const GcEntry *e) {
 static inline uint64_t gc_entry_freed_allocated(const GcEntry *e) {
         return e->nlink == 1 ? e->allocated : 0;
 }
-
-typedef struct GcError {
-        char *path;
-        char *error;
-        unsigned unit;       /* the walk's unit it was found in (WalkOverlay.unit); UINT_MAX none */
-} GcError;
 
 typedef struct GcPlanEntry {
         char *path;
