@@ -24,8 +24,8 @@
 
 #include <json-c/json.h>
 
+#include "admission-json.h"
 #include "admission.h"
-#include "admit.h"
 #include "admit-monitor.h"
 #include "bus-util.h"
 #include "gc.h"
