@@ -14,8 +14,6 @@
 #include "admission.h"
 #include "config.h"
 
-typedef struct json_object json_object;
-
 typedef struct ServeOptions {
         const BoxliteConfig *config;
         const char *default_home;
@@ -24,8 +22,3 @@ typedef struct ServeOptions {
 } ServeOptions;
 
 int admit_serve(const ServeOptions *o);
-
-/* A judgement as JSON: verdict, bytes, reason, limit, and every filesystem judged (admit-json.c). */
-json_object *admit_judgement_to_json(const Judgement *j);
-/* The GC under a decision or a pressure check: the first judgement, the target, the result or the error. */
-json_object *admit_gc_to_json(const Judgement *first, uint64_t target_free, const GcResult *res, int error);

@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "admission-json.h"
 #include "admission.h"
 #include "admit-monitor.h"
 #include "admit.h"

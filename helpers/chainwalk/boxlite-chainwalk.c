@@ -14,6 +14,7 @@
 #include "chain.h"
 #include "cli.h"
 #include "escape.h"
+#include "gc.h"
 #include "home.h"
 #include "json-util.h"
 #include "log.h"
@@ -323,7 +324,7 @@ static int walk_home(const char *home, bool *all_complete) {
         };
         int r;
 
-        r = home_scan(home, &o, /* sums_only= */ false, &scan);
+        r = home_scan(home, &o, /* sums_only= */ false, gc_jobs(0), &scan);
         if (r < 0)
                 return log_error_errno(r, "Failed to walk the overlays of home '%s': %m", home);
 
@@ -461,7 +462,7 @@ static int home_usage(const char *home, bool *all_complete) {
         };
         int r;
 
-        r = home_scan(home, &o, /* sums_only= */ true, &scan);
+        r = home_scan(home, &o, /* sums_only= */ true, gc_jobs(0), &scan);
         if (r < 0)
                 return log_error_errno(r, "Failed to walk the overlays of home '%s': %m", home);
         for (size_t i = 0; i < scan.n_errors; i++) {

@@ -3,7 +3,7 @@
 #
 # The walk under churn, made deterministic: the walk's test hook
 # (BOXLITE_GC_TEST_CHURN, honoured only by -Dtest-hooks=true builds; see
-# helpers/lib/walk-hooks.c) renames, exchanges or replaces a box directory at a
+# helpers/walk/walk-hooks.c) renames, exchanges or replaces a box directory at a
 # chosen point of the first round or of a re-walk, and each case asserts the
 # exact outcome: how many rounds the walk took, how many entries it walked
 # again, which images it pins, and that a deleting run takes the orphan only.

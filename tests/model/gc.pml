@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * boxlite-gc's delete protocol (helpers/lib/gc.c, gc_run()) against
+ * boxlite-gc's delete protocol (helpers/gc/gc.c, gc_run()) against
  * concurrent box starts, snapshots/clones and box removals. See
  * docs/gc-protocol-model.md for the protocol, the properties and the results.
  *
@@ -41,7 +41,7 @@
  *                 boxes/, back and forth, for ever
  *   EXCHANGE      the box directories of slots 1 and 2 are exchanged
  *                 (renameat2(RENAME_EXCHANGE)), back and forth, for ever
- *   with either, the walk is the consistent walk of helpers/lib/walk.c, or:
+ *   with either, the walk is the consistent walk of helpers/walk/walk.c, or:
  *   WALK_ENOENT_IS_EMPTY  today's walk: one pass, each listed name opened
  *                 right after it is listed; a name gone meanwhile references
  *                 nothing, and nothing is verified

@@ -8,6 +8,7 @@
 
 #include "macro.h"
 #include "path-util.h"
+#include "qemu-path.h"
 
 START_TEST(test_path_has_protocol) {
         static const struct {

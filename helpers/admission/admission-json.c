@@ -6,8 +6,7 @@
 
 #include <json-c/json.h>
 
-#include "admission.h"
-#include "admit.h"
+#include "admission-json.h"
 #include "json-util.h"
 
 static json_object *filesystems_to_json(const Judgement *j) {

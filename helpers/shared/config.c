@@ -15,8 +15,6 @@
 #include <ini.h>
 
 #include "config.h"
-#include "gc.h"
-#include "home.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "path-util.h"

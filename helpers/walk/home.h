@@ -119,11 +119,12 @@ typedef struct HomeScan {
         size_t n_layers;
 } HomeScan;
 
-/* sums_only: overlays keep no path (except under bases/ and where the chain is incomplete). */
-int home_scan(const char *home, const ChainOptions *chain_options, bool sums_only, HomeScan *ret);
+/*
+ * sums_only: overlays keep no path (except under bases/ and where the chain is incomplete).
+ * jobs: the walk's workers (WalkOptions.jobs), the GC's choice (gc_jobs(0)) for the programs.
+ */
+int home_scan(const char *home, const ChainOptions *chain_options, bool sums_only, unsigned jobs, HomeScan *ret);
 /* One image's chain as the same records: one unit, one overlay. Returns 0, -ENOMEM or -EINVAL. */
 int home_scan_image(const char *image, const ChainOptions *chain_options, HomeScan *ret);
 void home_scan_done(HomeScan *s);
 
-void strv_free(char **l);
-size_t strv_length(char *const *l);

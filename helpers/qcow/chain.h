@@ -5,7 +5,7 @@
  * Backing chain walking.
  *
  * chain_walk() follows an image's backing chain the way QEMU opens it:
- * names resolve per path-util.h, a declared backing format is honoured (a
+ * names resolve per qemu-path.h, a declared backing format is honoured (a
  * "raw" layer is never probed), otherwise the layer is probed by its magic.
  * The chain ends at a raw layer (complete), or with an error: a missing or
  * unreadable layer, a corrupt header, a loop (by st_dev/st_ino, so aliases

@@ -24,8 +24,8 @@
 
 #include <json-c/json.h>
 
+#include "admission-json.h"
 #include "admission.h"
-#include "admit.h"
 #include "admit-monitor.h"
 #include "bus-util.h"
 #include "gc.h"
@@ -474,7 +474,7 @@ static int write_metrics(const Run *r, const char *path) {
                 return -ENOMEM;
         /* The same walk as the GC and "boxlite-chainwalk --usage"; a home that cannot be walked has no
          * per-box figures this time. */
-        k = home_scan(r->o->home, &co, /* resolve_once= */ true, &scan);
+        k = home_scan(r->o->home, &co, /* sums_only= */ true, gc_jobs(0), &scan);
         if (k >= 0)
                 k = usage_compute(r->o->home, &scan, &u);
         if (k == -ENOMEM)

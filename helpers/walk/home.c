@@ -6,23 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gc-internal.h"
-#include "gc.h"
 #include "home.h"
 #include "macro.h"
 #include "strset.h"
-
-void strv_free(char **l) {
-        strv_freep(&l);
-}
-
-size_t strv_length(char *const *l) {
-        size_t n = 0;
-
-        while (l && l[n])
-                n++;
-        return n;
-}
 
 static HomeFormat format_code(const char *f) {
         if (!f)
@@ -488,7 +474,7 @@ static void scan_free(Scan *sc) {
         free(sc->key);
 }
 
-int home_scan(const char *home, const ChainOptions *chain_options, bool sums_only, HomeScan *ret) {
+int home_scan(const char *home, const ChainOptions *chain_options, bool sums_only, unsigned jobs, HomeScan *ret) {
         static const WalkCallbacks callbacks = {
                 .begin = scan_begin,
                 .overlay = scan_overlay,
@@ -499,15 +485,15 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
         Scan sc = { .chain_options = chain_options ?: &default_options, .sums_only = sums_only };
         _cleanup_free_ Scan *workers = NULL;
         _cleanup_free_ void **userdata = NULL;
-        WalkOptions wo = { .jobs = gc_jobs(0) };
+        WalkOptions wo = { .jobs = jobs };
         WalkStats stats = {};
         int r;
 
         /* The GC's test hooks (-Dtest-hooks=true builds): the walk under churn, made deterministic. */
-        if (gc_honour_test_hooks()) {
-                wo.test_churn = getenv("BOXLITE_GC_TEST_CHURN");
-                wo.test_no_time_bound = !!getenv("BOXLITE_GC_TEST_NO_TIME_BOUND");
-        }
+#if BOXLITE_TEST_HOOKS
+        wo.test_churn = getenv("BOXLITE_GC_TEST_CHURN");
+        wo.test_no_time_bound = !!getenv("BOXLITE_GC_TEST_NO_TIME_BOUND");
+#endif
         if (wo.jobs > 1) {
                 workers = calloc(wo.jobs, sizeof(Scan));
                 userdata = calloc(wo.jobs, sizeof(void *));

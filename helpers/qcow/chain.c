@@ -12,7 +12,7 @@
 
 #include "chain.h"
 #include "macro.h"
-#include "path-util.h"
+#include "qemu-path.h"
 #include "utf8.h"
 
 static const char *const chain_error_table[_CHAIN_ERROR_MAX] = {

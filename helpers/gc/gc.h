@@ -36,12 +36,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define GC_GRACE_DEFAULT_USEC (UINT64_C(10) * 60 * 1000000)
+#include "config-defaults.h"
+#include "gc-error.h"
+
 #define GC_LOCK_TIMEOUT_DEFAULT_USEC (UINT64_C(60) * 1000000)
 #define GC_ASIDE_PREFIX ".boxlite-gc-"
 #define GC_MAX_FILES 1000000U
-#define GC_JOBS_MAX 16U          /* workers walking boxes/ at most */
-#define GC_JOBS_AUTO_MAX 4U      /* the automatic choice: one per online CPU, up to this */
 
 typedef enum GcKeepReason {
         GC_KEEP_PINNED,     /* referenced by a backing chain (or in use by a running VM) */
@@ -81,12 +81,6 @@ static inline uint64_t gc_entry_freed_bytes(const GcEntry *e) {
 static inline uint64_t gc_entry_freed_allocated(const GcEntry *e) {
         return e->nlink == 1 ? e->allocated : 0;
 }
-
-typedef struct GcError {
-        char *path;
-        char *error;
-        unsigned unit;       /* the walk's unit it was found in (WalkOverlay.unit); UINT_MAX none */
-} GcError;
 
 typedef struct GcPlanEntry {
         char *path;

@@ -12,31 +12,7 @@
 #include "chain.h"
 #include "gc-refs.h"
 #include "macro.h"
-#include "path-util.h"
-
-int gc_errors_add(GcError **errors, size_t *n, const char *path, char *message) {
-        GcError *e;
-        char *p;
-
-        p = strdup(path);
-        e = message && p ? realloc(*errors, (*n + 1) * sizeof(GcError)) : NULL;
-        if (!e) {
-                free(message);
-                free(p);
-                return -ENOMEM;
-        }
-        *errors = e;
-        e[(*n)++] = (GcError) { .path = p, .error = message, .unit = UINT_MAX };
-        return 0;
-}
-
-void gc_errors_free(GcError *errors, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                free(errors[i].path);
-                free(errors[i].error);
-        }
-        free(errors);
-}
+#include "qemu-path.h"
 
 static void refs_layers_done(GcRefs *r) {
         for (size_t i = 0; i < r->n_layers; i++)

@@ -2,10 +2,9 @@
 #pragma once
 
 /*
- * Path helpers that follow QEMU's rules for backing file names
- * (block.c: path_has_protocol(), path_combine(),
- * bdrv_get_full_backing_filename_from_filename()), and the boxlite home
- * default. Functions returning char* return NULL only on OOM.
+ * QEMU's rules for backing file names (block.c: path_has_protocol(),
+ * path_combine(), bdrv_get_full_backing_filename_from_filename()).
+ * Functions returning char* return NULL only on OOM.
  */
 
 #include <stdbool.h>
@@ -25,12 +24,3 @@ char *path_combine(const char *base, const char *name);
  * anything else combined with the image's directory.
  */
 char *path_full_backing_name(const char *image, const char *name);
-
-/* The default boxlite home: $BOXLITE_HOME, /var/lib/boxlite for root, ~/.boxlite otherwise. */
-int path_default_home(char **ret);
-
-/* The target of the symbolic link name in dir_fd (bounded to PATH_MAX). */
-int path_readlinkat(int dir_fd, const char *name, char **ret);
-
-bool filename_is_hidden(const char *name);
-bool endswith(const char *s, const char *suffix);

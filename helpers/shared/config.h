@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "classify.h"
+#include "config-defaults.h"
 
 typedef struct BoxliteConfig {
         AdmitLimits limits;

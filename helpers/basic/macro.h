@@ -82,6 +82,14 @@ static inline void strv_freep(char ***p) {
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
+static inline size_t strv_length(char *const *l) {
+        size_t n = 0;
+
+        while (l && l[n])
+                n++;
+        return n;
+}
+
 #define TAKE_PTR(p)                                     \
         ({                                              \
                 __typeof__(p) _p_ = (p);                \

@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "gc.h"
+#include "gc-error.h"
 #include "idset.h"
 #include "strset.h"
 #include "walk.h"
@@ -84,7 +84,3 @@ int gc_refs_recheck(const char *home, const GcRefs *first, const WalkOptions *wo
 bool gc_refs_pins(const GcRefs *r, dev_t dev, ino_t ino);
 /* A json:/protocol name that mentions a file name may reference it. */
 bool gc_refs_mention(const GcRefs *r, const char *name);
-
-/* Appends {path, message} to an error list; takes the message (NULL: OOM). */
-int gc_errors_add(GcError **errors, size_t *n, const char *path, char *message);
-void gc_errors_free(GcError *errors, size_t n);
