@@ -2,9 +2,9 @@
 #pragma once
 
 /*
- * Internals shared by the GC's modules: gc.c (the run and the delete
- * protocol) and gc-candidates.c (the scan of images/disk-images/ and the
- * judgement of each file). Not for the programs.
+ * Internals shared by the GC's modules: gc.c (the run), gc-delete.c (the
+ * delete protocol) and gc-candidates.c (the scan of images/disk-images/ and
+ * the judgement of each file). Not for the programs.
  *
  * A candidate's sidecar (<image>.digest, DESIGN.md section 1) travels inside
  * its GcEntry (GcEntry.sidecar): it is moved aside, put back, unlinked and
@@ -63,3 +63,14 @@ bool gc_is_candidate_name(const char *name);
 int gc_scan_candidates(Run *run, EntryList *ret);
 /* Sorts candidates into kept and orphans; *ret_orphans are those eligible for deletion, in order. */
 int gc_classify_candidates(Run *run, EntryList *cands, const GcRefs *refs, EntryList *ret_orphans);
+
+/* The walk a run makes (gc.c): its options, and its errors moved into the run's result. */
+WalkOptions gc_walk_options(const Run *run);
+int gc_move_refs_errors(Run *run, GcRefs *refs);
+
+/* The delete protocol (gc-delete.c), named after the steps of tests/model/gc.pml. */
+int lock_images(int dfd, uint64_t timeout_usec);
+int recover_aside(Run *run);
+int reclaim_superseded(Run *run, const GcRefs *refs);
+int move_aside(Run *run, EntryList *sel, EntryList *ret_moved);
+int recheck_and_unlink(Run *run, const GcRefs *first, EntryList *moved);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * boxlite-gc's delete protocol (helpers/gc/gc.c, gc_run()) against
+ * boxlite-gc's delete protocol (helpers/gc/gc-delete.c, run by gc_run() in gc.c) against
  * concurrent box starts, snapshots/clones and box removals. See
  * docs/gc-protocol-model.md for the protocol, the properties and the results.
  *
@@ -698,12 +698,12 @@ end:    do
                 /* refs_collect(): the first walk */
                 WALK_HOME(1);
 
-                /* scan_candidates(): statx each name */
+                /* gc_scan_candidates(): statx each name */
                 cand[0] = cur[0];
                 cand[1] = cur[1];
 
                 /*
-                 * classify_candidates(): keep what is pinned, everything if the walk
+                 * gc_classify_candidates(): keep what is pinned, everything if the walk
                  * was incomplete, and what is in grace. A candidate replaced since the
                  * scan is kept whatever its age (the statx in move_aside() sees the
                  * change). Locks held by running VMs keep images too; the model does
