@@ -13,6 +13,7 @@
 
 #include "admission.h"
 #include "config.h"
+#include "monitor-check.h"
 
 typedef struct ServeOptions {
         const BoxliteConfig *config;
@@ -22,3 +23,19 @@ typedef struct ServeOptions {
 } ServeOptions;
 
 int admit_serve(const ServeOptions *o);
+
+/*
+ * boxlite-admit --monitor and --release-reserve: one check or release
+ * (monitor-check.h), the metrics textfile (monitor-metrics.h) and the
+ * report (human, or JSON with json). They return
+ * the exit status: 0 whatever the verdict, 1 when the check could not run or
+ * a reserve could not be released.
+ */
+typedef struct AdmitMonitorOptions {
+        MonitorOptions options;
+        bool json;
+        bool quiet;               /* no human report */
+} AdmitMonitorOptions;
+
+int admit_monitor(const AdmitMonitorOptions *o);
+int admit_release_reserve(const AdmitMonitorOptions *o);

@@ -20,7 +20,6 @@
 
 #include "admission-json.h"
 #include "admission.h"
-#include "admit-monitor.h"
 #include "admit.h"
 #include "bus-util.h"
 #include "cli.h"
@@ -485,14 +484,16 @@ int main(int argc, char *argv[]) {
                 };
                 ret = admit_serve(&o) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         } else if (arg_monitor || arg_release_reserve) {
-                MonitorOptions o = {
-                        .config = &arg_config,
-                        .home = arg_home,
-                        .metrics_file = arg_metrics_file,
+                AdmitMonitorOptions o = {
+                        .options = {
+                                .config = &arg_config,
+                                .home = arg_home,
+                                .metrics_file = arg_metrics_file,
+                                .no_bus = arg_no_bus,
+                                .user_bus = arg_user || geteuid() != 0,
+                        },
                         .json = arg_json,
                         .quiet = (arg_verbosity & CLI_QUIET),
-                        .no_bus = arg_no_bus,
-                        .user_bus = arg_user || geteuid() != 0,
                 };
                 ret = arg_monitor ? admit_monitor(&o) : admit_release_reserve(&o);
         } else

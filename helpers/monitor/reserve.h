@@ -47,6 +47,7 @@ typedef struct Reserve {
         ReserveState state;
         uint64_t bytes;     /* allocated bytes held, or freed when released */
         char *problem;      /* why it is foreign, or could not be created; NULL otherwise */
+        bool released_now;  /* monitor_release_reserves() released it (it was held) */
 } Reserve;
 
 /* The home and each part with a filesystem of its own, with their current state. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The pressure monitor (DESIGN.md section 10); see admit-monitor.h.
+ * One check of the pressure monitor (DESIGN.md section 10); see monitor-check.h.
  *
  * Reserve hysteresis. The reserve is used space, so creating it lowers the
  * available bytes by its size, and releasing it raises them. Released at
@@ -22,14 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
-#include "admission-json.h"
 #include "admission.h"
-#include "admit-monitor.h"
+#include "monitor-check.h"
 #include "bus-util.h"
 #include "gc.h"
-#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "message-ids.h"
@@ -39,30 +35,8 @@
 #include "state-file.h"
 #include "usage.h"
 
-typedef struct Run {
-        const MonitorOptions *o;
-        const AdmitLimits *limits;
-        MonitorState previous;
-        MonitorState next;
-        Judgement first;
-        Judgement final;
-        bool gc_ran;
-        uint64_t gc_target_free;
-        GcResult *gc;
-        int gc_error;
-        Reserve *reserves;
-        size_t n_reserves;
-        bool released_now;
-        bool created_now;
-        MonitorRecord record;
-        bool changed;
-        uint64_t step;
-        uint64_t fell_bytes;
-        uint64_t now_usec;
-        char *state_dir;
-} Run;
 
-static void run_done(Run *r) {
+void monitor_check_done(MonitorCheck *r) {
         judgement_done(&r->first);
         judgement_done(&r->final);
         gc_result_free(r->gc);
@@ -94,11 +68,11 @@ static uint64_t now_realtime_usec(void) {
  * configuration and no box. When admission judges every filesystem of a home
  * (home, boxes/, images/), this is the call to switch.
  */
-static int monitor_judge(const Run *r, Judgement *ret) {
+static int monitor_judge(const MonitorCheck *r, Judgement *ret) {
         return admission_judge(r->limits, r->o->home, r->o->config->probe_timeout_usec, ret);
 }
 
-static int judge_again(Run *r) {
+static int judge_again(MonitorCheck *r) {
         judgement_done(&r->final);
         return monitor_judge(r, &r->final);
 }
@@ -115,7 +89,7 @@ static bool bytes_short(AdmitLimit l) {
 }
 
 /* Under pressure: collect toward what makes the home ok, grace kept, least recently used first. */
-static int collect(Run *r) {
+static int collect(MonitorCheck *r) {
         GcOptions g = {
                 .home = r->o->home,
                 .grace_usec = r->o->config->gc_grace_usec,
@@ -150,7 +124,7 @@ static int collect(Run *r) {
         return judge_again(r);
 }
 
-static void log_reserve(const Run *r, const Reserve *v, bool released, int error) {
+static void log_reserve(const MonitorCheck *r, const Reserve *v, bool released, int error) {
         _cleanup_free_ char *f0 = NULL, *f1 = NULL, *f2 = NULL, *f3 = NULL, *f4 = NULL;
         char *f[] = {
                 LOG_FIELD(f0, "BOXLITE_HOME=%s", r->o->home),
@@ -177,7 +151,7 @@ static void log_reserve(const Run *r, const Reserve *v, bool released, int error
                                          format_bytes(b, v->bytes), r->o->home);
 }
 
-static void release_all(Run *r) {
+static void release_all(MonitorCheck *r) {
         for (size_t i = 0; i < r->n_reserves; i++) {
                 Reserve *v = &r->reserves[i];
                 int k;
@@ -191,7 +165,7 @@ static void release_all(Run *r) {
         }
 }
 
-static void create_where_room(Run *r) {
+static void create_where_room(MonitorCheck *r) {
         uint64_t size = r->o->config->monitor_reserve_size;
 
         for (size_t i = 0; i < r->n_reserves; i++) {
@@ -225,7 +199,7 @@ static void create_where_room(Run *r) {
         }
 }
 
-static void handle_reserve(Run *r) {
+static void handle_reserve(MonitorCheck *r) {
         uint64_t size = r->o->config->monitor_reserve_size;
         bool all_held = true;
 
@@ -262,11 +236,11 @@ static const char *record_message_id(MonitorRecord rec) {
         }
 }
 
-static const char *previous_string(const MonitorState *s) {
+const char *monitor_previous_string(const MonitorState *s) {
         return s->known ? verdict_to_string(s->verdict) : "unknown";
 }
 
-static void log_record(const Run *r) {
+static void log_record(const MonitorCheck *r) {
         const Judgement *j = &r->final;
         const Reserve *home_reserve = r->n_reserves > 0 ? &r->reserves[0] : NULL;
         _cleanup_free_ char *f0 = NULL, *f1 = NULL, *f2 = NULL, *f3 = NULL, *f4 = NULL, *f5 = NULL, *f6 = NULL,
@@ -275,7 +249,7 @@ static void log_record(const Run *r) {
         char *f[] = {
                 LOG_FIELD(f0, "BOXLITE_HOME=%s", r->o->home),
                 LOG_FIELD(f1, "BOXLITE_VERDICT=%s", verdict_to_string(j->verdict)),
-                LOG_FIELD(f2, "BOXLITE_PREVIOUS_VERDICT=%s", previous_string(&r->previous)),
+                LOG_FIELD(f2, "BOXLITE_PREVIOUS_VERDICT=%s", monitor_previous_string(&r->previous)),
                 LOG_FIELD(f3, "BOXLITE_RECORD=%s", monitor_record_to_string(r->record)),
                 LOG_FIELD(f4, "BOXLITE_LIMIT=%s", admit_limit_to_string(j->limit)),
                 LOG_FIELD(f5, "BOXLITE_REASON=%s", j->reason),
@@ -317,7 +291,7 @@ static void log_record(const Run *r) {
         case MONITOR_RECORD_CHANGED:
                 (void) log_struct_fields(level, record_message_id(r->record), f, ELEMENTSOF(f),
                                          "Disk pressure on '%s' changed from %s to %s, %s available: %s%s",
-                                         r->o->home, previous_string(&r->previous), verdict_to_string(j->verdict),
+                                         r->o->home, monitor_previous_string(&r->previous), verdict_to_string(j->verdict),
                                          format_bytes(a, j->space.available_bytes), strna(j->reason),
                                          strempty(gc_text));
                 break;
@@ -330,7 +304,7 @@ static void log_record(const Run *r) {
         case MONITOR_RECORD_CLEARED:
                 (void) log_struct_fields(level, record_message_id(r->record), f, ELEMENTSOF(f),
                                          "Disk pressure on '%s' cleared (was %s), %s available%s", r->o->home,
-                                         previous_string(&r->previous), format_bytes(a, j->space.available_bytes),
+                                         monitor_previous_string(&r->previous), format_bytes(a, j->space.available_bytes),
                                          strempty(gc_text));
                 break;
         default:
@@ -338,7 +312,7 @@ static void log_record(const Run *r) {
         }
 }
 
-static void decide(Run *r) {
+static void decide(MonitorCheck *r) {
         uint64_t avail = r->final.space.available_bytes;
 
         /* An unreadable probe says nothing about a fall: compare against the last record instead of 0. */
@@ -360,233 +334,11 @@ static void decide(Run *r) {
         }
 }
 
-/* Prometheus label values escape backslash, double quote and newline. */
-static char *label_escape(const char *s) {
-        char *out = malloc(strlen(s) * 2 + 1), *o = out;
-
-        if (!out)
-                return NULL;
-        for (; *s; s++) {
-                if (*s == '\\' || *s == '"')
-                        *o++ = '\\';
-                if (*s == '\n') {
-                        *o++ = '\\';
-                        *o++ = 'n';
-                } else
-                        *o++ = *s;
-        }
-        *o = 0;
-        return out;
-}
-
-/* The series that sums the boxes beyond [Monitor] MetricsTopBoxes=. */
-#define METRICS_OTHER_BOX "_other"
-
-static void write_metrics_body(const Run *r, FILE *f, const char *home, const Usage *u, bool have_usage) {
-        uint64_t top = r->o->config->monitor_metrics_top_boxes;
-        _cleanup_free_ SpaceInfo *space = calloc(MAX(r->n_reserves, (size_t) 1), sizeof(SpaceInfo));
-        _cleanup_free_ bool *readable = calloc(MAX(r->n_reserves, (size_t) 1), sizeof(bool));
-
-        /* One bounded probe per part, for both families below. */
-        for (size_t i = 0; space && readable && i < r->n_reserves; i++)
-                readable[i] = space_probe(r->reserves[i].dir, r->o->config->probe_timeout_usec, &space[i]) >= 0;
-
-        fprintf(f, "# HELP boxlite_home_available_bytes Bytes available to an unprivileged writer, per filesystem "
-                   "part of the home.\n# TYPE boxlite_home_available_bytes gauge\n");
-        for (size_t i = 0; space && readable && i < r->n_reserves; i++)
-                if (readable[i])
-                        fprintf(f, "boxlite_home_available_bytes{home=\"%s\",part=\"%s\"} %" PRIu64 "\n", home,
-                                r->reserves[i].part, space[i].available_bytes);
-        fprintf(f, "# HELP boxlite_home_total_bytes Size of the filesystem, per part of the home.\n"
-                   "# TYPE boxlite_home_total_bytes gauge\n");
-        for (size_t i = 0; space && readable && i < r->n_reserves; i++)
-                if (readable[i])
-                        fprintf(f, "boxlite_home_total_bytes{home=\"%s\",part=\"%s\"} %" PRIu64 "\n", home,
-                                r->reserves[i].part, space[i].total_bytes);
-        fprintf(f, "# HELP boxlite_home_verdict The monitor's verdict: 0 ok, 1 warn, 2 reject.\n"
-                   "# TYPE boxlite_home_verdict gauge\n"
-                   "boxlite_home_verdict{home=\"%s\"} %d\n", home, (int) r->final.verdict);
-        fprintf(f, "# HELP boxlite_home_readable 1 when the free space of the home could be read.\n"
-                   "# TYPE boxlite_home_readable gauge\n"
-                   "boxlite_home_readable{home=\"%s\"} %d\n", home, r->final.readable ? 1 : 0);
-        fprintf(f, "# HELP boxlite_reserve_bytes Allocated bytes of the reserve, per filesystem part.\n"
-                   "# TYPE boxlite_reserve_bytes gauge\n");
-        for (size_t i = 0; i < r->n_reserves; i++)
-                fprintf(f, "boxlite_reserve_bytes{home=\"%s\",part=\"%s\"} %" PRIu64 "\n", home,
-                        r->reserves[i].part,
-                        r->reserves[i].state == RESERVE_HELD ? r->reserves[i].bytes : UINT64_C(0));
-        fprintf(f, "# HELP boxlite_reserve_released 1 while the monitor has released the reserve and not "
-                   "created it again.\n# TYPE boxlite_reserve_released gauge\n");
-        for (size_t i = 0; i < r->n_reserves; i++)
-                fprintf(f, "boxlite_reserve_released{home=\"%s\",part=\"%s\"} %d\n", home, r->reserves[i].part,
-                        r->reserves[i].state == RESERVE_RELEASED ? 1 : 0);
-        if (have_usage) {
-                fprintf(f, "# HELP boxlite_box_allocated_bytes Allocated bytes of a box's overlays (disks and "
-                           "snapshots).\n# TYPE boxlite_box_allocated_bytes gauge\n");
-                /* The largest boxes (usage lists them largest first) one by one, the rest as one "_other". */
-                for (size_t i = 0; i < MIN((uint64_t) u->n_boxes, top); i++) {
-                        _cleanup_free_ char *box = label_escape(u->boxes[i].box);
-
-                        if (box)
-                                fprintf(f, "boxlite_box_allocated_bytes{home=\"%s\",box=\"%s\"} %" PRIu64 "\n",
-                                        home, box, u->boxes[i].allocated_bytes);
-                }
-                if ((uint64_t) u->n_boxes > top) {
-                        uint64_t other = 0;
-
-                        for (size_t i = (size_t) top; i < u->n_boxes; i++)
-                                other += u->boxes[i].allocated_bytes;
-                        fprintf(f, "boxlite_box_allocated_bytes{home=\"%s\",box=\"" METRICS_OTHER_BOX "\"} %" PRIu64
-                                "\n", home, other);
-                }
-                fprintf(f, "# HELP boxlite_home_boxes Boxes of the home, whether or not they have a series of "
-                           "their own.\n# TYPE boxlite_home_boxes gauge\n"
-                           "boxlite_home_boxes{home=\"%s\"} %zu\n", home, u->n_boxes);
-                fprintf(f, "# HELP boxlite_home_committed_growth_bytes What the home's live overlays (in disks/) "
-                           "may still grow: virtual size minus allocated bytes.\n# TYPE boxlite_home_committed_growth_bytes gauge\n"
-                           "boxlite_home_committed_growth_bytes{home=\"%s\"} %" PRIu64 "\n", home,
-                        u->committed_growth_bytes);
-        }
-        fprintf(f, "# HELP boxlite_monitor_gc_reclaimed_bytes Allocated bytes the monitor's last collection freed.\n"
-                   "# TYPE boxlite_monitor_gc_reclaimed_bytes gauge\n"
-                   "boxlite_monitor_gc_reclaimed_bytes{home=\"%s\"} %" PRIu64 "\n", home,
-                r->gc ? r->gc->reclaimed_allocated : UINT64_C(0));
-        fprintf(f, "# HELP boxlite_monitor_last_run_timestamp_seconds When the monitor last checked the home.\n"
-                   "# TYPE boxlite_monitor_last_run_timestamp_seconds gauge\n"
-                   "boxlite_monitor_last_run_timestamp_seconds{home=\"%s\"} %.3f\n", home,
-                (double) r->now_usec / 1e6);
-}
-
-/* The textfile, atomically: a temporary file beside it, fsync, rename, fsync of the directory. */
-static int write_metrics(const Run *r, const char *path) {
-        _cleanup_free_ char *tmp = NULL, *home = NULL, *dir = NULL;
-        _cleanup_(home_scan_done) HomeScan scan = {};
-        _cleanup_(usage_done) Usage u = {};
-        ChainOptions co = { .reader = QCOW_READER_BUILTIN };
-        _cleanup_close_ int fd = -1;
-        bool have_usage;
-        char *slash;
-        FILE *f;
-        int k;
-
-        home = label_escape(r->o->home);
-        if (!home || asprintf(&tmp, "%s.XXXXXX", path) < 0)
-                return -ENOMEM;
-        /* The same walk as the GC and "boxlite-chainwalk --usage"; a home that cannot be walked has no
-         * per-box figures this time. */
-        k = home_scan(r->o->home, &co, /* sums_only= */ true, gc_jobs(0), &scan);
-        if (k >= 0)
-                k = usage_compute(r->o->home, &scan, &u);
-        if (k == -ENOMEM)
-                return k;
-        have_usage = k >= 0;
-
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
-                k = -errno;
-                (void) unlink(tmp);
-                return k;
-        }
-        fd = -1;
-        write_metrics_body(r, f, home, &u, have_usage);
-        if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0) {
-                k = errno > 0 ? -errno : -EIO;
-                fclose(f);
-                (void) unlink(tmp);
-                return k;
-        }
-        if (fclose(f) != 0 || rename(tmp, path) < 0) {
-                k = -errno;
-                (void) unlink(tmp);
-                return k;
-        }
-        dir = strdup(path);
-        if (dir && (slash = strrchr(dir, '/'))) {
-                _cleanup_close_ int dfd = -1;
-
-                slash[slash == dir ? 1 : 0] = 0;
-                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0)
-                        (void) fsync(dfd);
-        }
-        return 0;
-}
-
-static json_object *reserve_json(const Reserve *v) {
-        json_object *o = json_object_new_object();
-
-        json_add_string(o, "part", v->part);
-        json_add_string(o, "path", v->path);
-        json_object_object_add(o, "bytes", json_object_new_uint64(v->bytes));
-        json_add_string(o, "state", reserve_state_to_string(v->state));
-        if (v->problem)
-                json_add_string(o, "problem", v->problem);
-        return o;
-}
-
-static void print_json(const Run *r, const char *metrics_file) {
-        _cleanup_(json_object_putp) json_object *o = admit_judgement_to_json(&r->final);
-        json_object *reserves = json_object_new_array();
-
-        json_add_string(o, "home", r->o->home);
-        json_add_string(o, "previous_verdict", previous_string(&r->previous));
-        json_object_object_add(o, "changed", json_object_new_boolean(r->changed));
-        json_add_string(o, "recorded", monitor_record_to_string(r->record));
-        json_object_object_add(o, "step_bytes", json_object_new_uint64(r->step));
-        if (r->previous.known)
-                json_object_object_add(o, "previous_available_bytes",
-                                       json_object_new_uint64(r->previous.recorded_available));
-        if (r->n_reserves > 0)
-                json_object_object_add(o, "reserve", reserve_json(&r->reserves[0]));
-        else {
-                json_object *v = json_object_new_object();
-
-                json_add_string(v, "path", NULL);
-                json_object_object_add(v, "bytes", json_object_new_uint64(0));
-                json_add_string(v, "state", "absent");
-                json_object_object_add(o, "reserve", v);
-        }
-        for (size_t i = 0; i < r->n_reserves; i++)
-                json_object_array_add(reserves, reserve_json(&r->reserves[i]));
-        json_object_object_add(o, "reserves", reserves);
-        json_object_object_add(o, "reserve_released", json_object_new_boolean(r->released_now));
-        json_object_object_add(o, "reserve_created", json_object_new_boolean(r->created_now));
-        if (r->gc_ran) {
-                json_object *gc = admit_gc_to_json(&r->first, r->gc_target_free, r->gc, r->gc_error);
-
-                json_object_object_add(o, "gc", gc);
-        }
-        json_add_string(o, "state_directory", r->state_dir);
-        json_add_string(o, "metrics_file", metrics_file);
-        puts(json_object_to_json_string_ext(o, JSON_OUTPUT_PRETTY));
-}
-
-static void print_human(const Run *r) {
-        char a[FORMAT_BYTES_MAX], t[FORMAT_BYTES_MAX];
-
-        printf("Verdict: %s (previously %s%s)\n", verdict_to_string(r->final.verdict), previous_string(&r->previous),
-               r->changed ? ", changed" : "");
-        if (r->final.readable)
-                printf("  available: %s of %s\n", format_bytes(a, r->final.space.available_bytes),
-                       format_bytes(t, r->final.space.total_bytes));
-        printf("  reason: %s\n", strna(r->final.reason));
-        if (r->gc)
-                printf("  garbage collection: reclaimed %zu disk-image%s, %s\n", r->gc->n_reclaimed,
-                       r->gc->n_reclaimed == 1 ? "" : "s", format_bytes(a, r->gc->reclaimed_allocated));
-        for (size_t i = 0; i < r->n_reserves; i++)
-                printf("  reserve %s: %s, %s%s%s\n", r->reserves[i].path, reserve_state_to_string(r->reserves[i].state),
-                       format_bytes(a, r->reserves[i].bytes), r->reserves[i].problem ? "; " : "",
-                       strempty(r->reserves[i].problem));
-}
-
-int admit_monitor(const MonitorOptions *o) {
-        _cleanup_(run_done) Run r = {
+int monitor_check(const MonitorOptions *o, MonitorCheck *ret) {
+        _cleanup_(monitor_check_done) MonitorCheck r = {
                 .o = o,
                 .limits = &o->config->limits,
         };
-        const char *metrics_file = o->metrics_file ?: o->config->monitor_metrics_file;
         int k;
 
         r.now_usec = now_realtime_usec();
@@ -594,31 +346,31 @@ int admit_monitor(const MonitorOptions *o) {
 
         k = monitor_state_dir(o->config->monitor_state_dir, &r.state_dir);
         if (k == -ENOMEM)
-                return log_oom(), EXIT_FAILURE;
+                return k;
         if (k < 0)
                 log_warning_errno(k, "No state directory ($XDG_RUNTIME_DIR is not set), every check starts from "
                                   "an unknown verdict, ignoring: %m");
         else if (monitor_state_load(r.state_dir, o->home, &r.previous) < 0)
-                return log_oom(), EXIT_FAILURE;
+                return -ENOMEM;
 
         k = reserve_list(o->home, &r.reserves, &r.n_reserves);
         if (k == -ENOMEM)
-                return log_oom(), EXIT_FAILURE;
+                return k;
         if (k < 0)
                 log_debug_errno(k, "Cannot open the home '%s' for its reserve: %m", o->home);
 
         k = monitor_judge(&r, &r.final);
         if (k < 0)
-                return log_oom(), EXIT_FAILURE;
+                return k;
         if (r.final.verdict != VERDICT_OK && r.final.readable && r.final.limit != ADMIT_LIMIT_MOUNT_MISSING &&
             o->config->monitor_gc) {
                 k = collect(&r);
                 if (k < 0)
-                        return log_oom(), EXIT_FAILURE;
+                        return k;
         }
         handle_reserve(&r);
         if (!r.final.reason)
-                return log_oom(), EXIT_FAILURE;
+                return -ENOMEM;
 
         decide(&r);
         log_record(&r);
@@ -635,23 +387,13 @@ int admit_monitor(const MonitorOptions *o) {
                 if (k < 0)
                         log_debug_errno(k, "Could not emit the PressureChanged signal, ignoring: %m");
         }
-
-        if (metrics_file) {
-                k = write_metrics(&r, metrics_file);
-                if (k < 0)
-                        log_warning_errno(k, "Could not write the metrics file '%s', ignoring: %m", metrics_file);
-        }
-
-        if (o->json)
-                print_json(&r, metrics_file);
-        else if (!o->quiet && !log_journal_only())
-                print_human(&r);
-        return EXIT_SUCCESS;
+        *ret = r;
+        r = (MonitorCheck) {};
+        return 0;
 }
 
-int admit_release_reserve(const MonitorOptions *o) {
+int monitor_release_reserves(const MonitorOptions *o, Reserve **ret, size_t *ret_n, bool *ret_failed) {
         _cleanup_free_ char *state_dir = NULL;
-        _cleanup_(json_object_putp) json_object *list = NULL;
         Reserve *reserves = NULL;
         size_t n = 0;
         bool failed = false;
@@ -659,16 +401,14 @@ int admit_release_reserve(const MonitorOptions *o) {
         int k;
 
         k = reserve_list(o->home, &reserves, &n);
-        if (k == -ENOMEM)
-                return log_oom(), EXIT_FAILURE;
         if (k < 0)
-                return log_error_errno(k, "Cannot open the home '%s': %m", o->home), EXIT_FAILURE;
+                return k;
 
-        list = json_object_new_array();
         for (size_t i = 0; i < n; i++) {
                 Reserve *v = &reserves[i];
                 bool held = v->state == RESERVE_HELD;
 
+                v->released_now = false;
                 k = reserve_release(v);
                 if (k < 0) {
                         failed = true;
@@ -688,10 +428,8 @@ int admit_release_reserve(const MonitorOptions *o) {
                         (void) log_struct_fields(LOG_WARNING, BOXLITE_MESSAGE_RESERVE_RELEASED_STR, f, ELEMENTSOF(f),
                                                  "Released the reserve '%s' (%s) on '%s' by hand", v->path,
                                                  format_bytes(b, v->bytes), o->home);
-                        if (!o->json && !o->quiet && !log_journal_only())
-                                printf("Released %s (%s)\n", v->path, format_bytes(b, v->bytes));
+                        v->released_now = true;
                 }
-                json_object_array_add(list, reserve_json(v));
         }
 
         /* Remember it, so that the monitor does not create it again before the home is ok. */
@@ -708,13 +446,8 @@ int admit_release_reserve(const MonitorOptions *o) {
                                 log_state_save_failed(k, state_dir);
                 }
         }
-        if (o->json) {
-                _cleanup_(json_object_putp) json_object *obj = json_object_new_object();
-
-                json_add_string(obj, "home", o->home);
-                json_object_object_add(obj, "reserves", json_object_get(list));
-                puts(json_object_to_json_string_ext(obj, JSON_OUTPUT_PRETTY));
-        }
-        reserve_list_free(reserves, n);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        *ret = reserves;
+        *ret_n = n;
+        *ret_failed = failed;
+        return 0;
 }
