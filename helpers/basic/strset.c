@@ -44,7 +44,7 @@ static StrSetSlot *strset_find(const StrSet *s, const void *key, size_t len, uin
 
 static int strset_grow(StrSet *s) {
         size_t a = s->allocated ? s->allocated * 2 : 256;
-        StrSet n = { .allocated = a };
+        StrSet n = { .allocated = a, .borrow_keys = s->borrow_keys };
 
         n.slots = calloc(a, sizeof(StrSetSlot));
         if (!n.slots)
@@ -74,11 +74,15 @@ int strset_put(StrSet *s, const void *key, size_t len, uint64_t value) {
         slot = strset_find(s, key, len, hash);
         if (slot->key)
                 return 0;
-        slot->key = malloc(len + 1);
-        if (!slot->key)
-                return -ENOMEM;
-        memcpy(slot->key, key, len);
-        slot->key[len] = 0;
+        if (s->borrow_keys)
+                slot->key = (char *) key;
+        else {
+                slot->key = malloc(len + 1);
+                if (!slot->key)
+                        return -ENOMEM;
+                memcpy(slot->key, key, len);
+                slot->key[len] = 0;
+        }
         slot->len = len;
         slot->hash = hash;
         slot->value = value;
@@ -93,10 +97,12 @@ bool strset_contains(const StrSet *s, const void *key, size_t len) {
 }
 
 void strset_done(StrSet *s) {
-        for (size_t i = 0; i < s->allocated; i++)
+        bool borrow = s->borrow_keys;
+
+        for (size_t i = 0; !borrow && i < s->allocated; i++)
                 free(s->slots[i].key);
         free(s->slots);
-        *s = (StrSet) {};
+        *s = (StrSet) { .borrow_keys = borrow };
 }
 
 bool strset_get(const StrSet *s, const void *key, size_t len, uint64_t *ret_value) {

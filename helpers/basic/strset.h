@@ -3,7 +3,8 @@
 
 /*
  * A set of byte strings (open addressing, grown at three-quarter load). Keys are
- * copied; a key is (data, len), so it may hold NULs. strset_add() returns 1
+ * copied (unless borrow_keys: then the caller keeps each key's bytes alive and
+ * unchanged until strset_done()); a key is (data, len), so it may hold NULs. strset_add() returns 1
  * when the key was new, 0 when it was there, -ENOMEM. An all-zero StrSet is
  * empty and valid.
  */
@@ -22,6 +23,7 @@ typedef struct StrSetSlot {
 typedef struct StrSet {
         StrSetSlot *slots;
         size_t n, allocated;
+        bool borrow_keys;
 } StrSet;
 
 uint64_t strset_hash(const void *data, size_t len);

@@ -17,6 +17,7 @@
 #include "gc.h"
 #include "home.h"
 #include "json-util.h"
+#include "json-writer.h"
 #include "log.h"
 #include "macro.h"
 #include "message-ids.h"
@@ -147,102 +148,97 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static json_object *layer_to_json(const HomeLayer *l) {
-        json_object *o = json_object_new_object();
+/* The fields of 'qemu-img info --output=json' for one layer; filename: the layer's, or the overlay's path. */
+static void write_layer(JsonWriter *w, const HomeLayer *l, const char *filename) {
         const HomeLayerExtra *x = l->extra;
         const char *backing_file = home_layer_backing_file(l);
 
-        if (!o)
-                return NULL;
-
-        json_add_string(o, "filename", l->filename);
-        json_add_string(o, "format", home_layer_format(l));
-        json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t) l->virtual_size));
-        json_object_object_add(o, "actual-size", json_object_new_int64((int64_t) l->actual_size));
-        json_object_object_add(o, "dirty-flag", json_object_new_boolean(l->has_header && l->dirty));
+        json_writer_object_begin(w, NULL);
+        json_writer_string(w, "filename", filename);
+        json_writer_string(w, "format", home_layer_format(l));
+        json_writer_int(w, "virtual-size", (int64_t) l->virtual_size);
+        json_writer_int(w, "actual-size", (int64_t) l->actual_size);
+        json_writer_bool(w, "dirty-flag", l->has_header && l->dirty);
 
         if (l->format != HOME_FORMAT_RAW && l->version > 0) {
                 if (l->has_header) {
-                        json_object_object_add(o, "cluster-size",
-                                               json_object_new_int64((int64_t) 1 << l->cluster_bits));
+                        json_writer_int(w, "cluster-size", (int64_t) 1 << l->cluster_bits);
                         if (l->encrypted)
-                                json_object_object_add(o, "encrypted", json_object_new_boolean(true));
+                                json_writer_bool(w, "encrypted", true);
                 }
                 if (backing_file) {
-                        json_add_string(o, "backing-filename", backing_file);
-                        json_add_string(o, "full-backing-filename", home_layer_full_backing(l));
+                        json_writer_string(w, "backing-filename", backing_file);
+                        json_writer_string(w, "full-backing-filename", home_layer_full_backing(l));
                         if (home_layer_backing_format(l))
-                                json_add_string(o, "backing-filename-format", home_layer_backing_format(l));
+                                json_writer_string(w, "backing-filename-format", home_layer_backing_format(l));
                 }
                 if (l->has_header && l->version >= 2) {
-                        json_object *fs = json_object_new_object(), *d = json_object_new_object();
-
-                        json_add_string(fs, "type", "qcow2");
-                        json_add_string(d, "compat", l->version == 2 ? "0.10" : "1.1");
-                        json_add_string(d, "compression-type", l->compression_type == 1 ? "zstd" : "zlib");
+                        json_writer_object_begin(w, "format-specific");
+                        json_writer_string(w, "type", "qcow2");
+                        json_writer_object_begin(w, "data");
+                        json_writer_string(w, "compat", l->version == 2 ? "0.10" : "1.1");
+                        json_writer_string(w, "compression-type", l->compression_type == 1 ? "zstd" : "zlib");
                         if (l->version >= 3)
-                                json_object_object_add(d, "lazy-refcounts", json_object_new_boolean(l->lazy_refcounts));
-                        json_object_object_add(d, "refcount-bits",
-                                               json_object_new_int64((int64_t) 1 << l->refcount_order));
+                                json_writer_bool(w, "lazy-refcounts", l->lazy_refcounts);
+                        json_writer_int(w, "refcount-bits", (int64_t) 1 << l->refcount_order);
                         if (l->version >= 3) {
                                 if (l->has_data_file && x) {
-                                        json_add_string(d, "data-file", x->data_file);
-                                        json_object_object_add(d, "data-file-raw",
-                                                               json_object_new_boolean(l->data_file_raw));
+                                        json_writer_string(w, "data-file", x->data_file);
+                                        json_writer_bool(w, "data-file-raw", l->data_file_raw);
                                 }
-                                json_object_object_add(d, "corrupt", json_object_new_boolean(l->corrupt));
-                                json_object_object_add(d, "extended-l2", json_object_new_boolean(l->extended_l2));
+                                json_writer_bool(w, "corrupt", l->corrupt);
+                                json_writer_bool(w, "extended-l2", l->extended_l2);
                         }
-                        json_object_object_add(fs, "data", d);
-                        json_object_object_add(o, "format-specific", fs);
+                        json_writer_object_end(w);
+                        json_writer_object_end(w);
                 }
-                json_add_string(o, "boxlite-reader", qcow_reader_to_string(l->reader));
+                json_writer_string(w, "boxlite-reader", qcow_reader_to_string(l->reader));
                 if (l->libqcow_refused)
-                        json_object_object_add(o, "boxlite-libqcow-refused", json_object_new_boolean(true));
+                        json_writer_bool(w, "boxlite-libqcow-refused", true);
                 if (x && x->data_file_path)
-                        json_add_string(o, "boxlite-data-file-path", x->data_file_path);
+                        json_writer_string(w, "boxlite-data-file-path", x->data_file_path);
                 if (l->backing_truncated)
-                        json_object_object_add(o, "boxlite-backing-filename-truncated",
-                                               json_object_new_boolean(true));
+                        json_writer_bool(w, "boxlite-backing-filename-truncated", true);
         }
-        return o;
+        json_writer_object_end(w);
 }
 
 /* The layers of an overlay's chain: its own, then the shared ones below. */
 #define FOREACH_LAYER(l, o) \
         for (const HomeLayer *l = (o)->top.format != HOME_FORMAT_NONE ? &(o)->top : NULL; l; l = l->next)
 
-static json_object *chain_to_json(const HomeOverlay *c) {
-        json_object *a = json_object_new_array();
+/* One chain as a JSON array of its layers, then what stopped it; pretty: as qemu-img prints one. */
+static void write_chain(const HomeOverlay *c, const char *path, bool pretty) {
+        JsonWriter w;
 
-        if (!a)
-                return NULL;
+        json_writer_init(&w, stdout, pretty);
+        json_writer_array_begin(&w, NULL);
         FOREACH_LAYER(l, c)
-                json_object_array_add(a, layer_to_json(l));
-
+                write_layer(&w, l, l == &c->top ? path : l->filename);
         if (c->error) {
-                json_object *e = json_object_new_object(), *err = json_object_new_object();
-
-                json_add_string(e, "filename", c->error->filename);
-                json_add_string(err, "kind", chain_error_to_string(c->error->kind));
-                json_add_string(err, "message", c->error->reason);
-                json_object_object_add(e, "boxlite-error", err);
-                json_object_array_add(a, e);
+                json_writer_object_begin(&w, NULL);
+                json_writer_string(&w, "filename", c->error->filename);
+                json_writer_object_begin(&w, "boxlite-error");
+                json_writer_string(&w, "kind", chain_error_to_string(c->error->kind));
+                json_writer_string(&w, "message", c->error->reason);
+                json_writer_object_end(&w);
+                json_writer_object_end(&w);
         }
-        return a;
+        json_writer_array_end(&w);
+        putchar_unlocked('\n');
 }
 
-static void print_chain_human(const HomeOverlay *c) {
+static void print_chain_human(const HomeOverlay *c, const char *path) {
         size_t n = 0;
 
-        (void) fputs_escaped(strna(c->top.format != HOME_FORMAT_NONE ? c->top.filename : c->error ? c->error->filename : NULL),
+        (void) fputs_escaped(strna(c->top.format != HOME_FORMAT_NONE ? path : c->error ? c->error->filename : NULL),
                              stdout);
         printf("\n");
         printf("  %-5s  %-6s  %-4s  %12s  %-8s  %s\n", "DEPTH", "FORMAT", "VER", "VIRTUAL-SIZE", "READER",
                "FILENAME");
         FOREACH_LAYER(l, c) {
                 char size[FORMAT_BYTES_MAX], ver[16] = "-";
-                _cleanup_free_ char *name = cescape(l->filename);
+                _cleanup_free_ char *name = cescape(l == &c->top ? path : l->filename);
                 bool is_qcow = l->format != HOME_FORMAT_RAW;
 
                 if (is_qcow && l->version > 0)
@@ -285,14 +281,11 @@ static int report_chain(const char *image, const HomeOverlay *c, size_t n_total,
         if (arg_quiet)
                 return 0;
 
-        if (arg_json) {
-                _cleanup_(json_object_putp) json_object *j = chain_to_json(c);
-                if (!j)
-                        return log_oom();
+        if (arg_json)
                 /* One chain: a document shaped like qemu-img's. Several: one array per line. */
-                puts(json_object_to_json_string_ext(j, n_total == 1 ? JSON_OUTPUT_PRETTY : JSON_OUTPUT_PLAIN));
-        } else
-                print_chain_human(c);
+                write_chain(c, image, n_total == 1);
+        else
+                print_chain_human(c, image);
         return 0;
 }
 
@@ -336,8 +329,11 @@ static int walk_home(const char *home, bool *all_complete) {
         for (size_t i = 0; i < scan.n_units; i++)
                 for (size_t j = 0; j < scan.units[i].n_overlays; j++) {
                         const HomeOverlay *ov = &scan.units[i].overlays[j];
+                        const char *path = home_overlay_path(&scan, &scan.units[i], ov);
 
-                        r = report_chain(ov->path, ov, 0, all_complete);
+                        if (!path)
+                                return log_oom();
+                        r = report_chain(path, ov, 0, all_complete);
                         if (r < 0)
                                 return r;
                 }
@@ -475,7 +471,8 @@ static int home_usage(const char *home, bool *all_complete) {
 
                         if (ov->error) {
                                 *all_complete = false;
-                                log_warning("'%s': backing chain incomplete: %s", strna(ov->path),
+                                log_warning("'%s': backing chain incomplete: %s",
+                                            strna(home_overlay_path(&scan, &scan.units[i], ov)),
                                             strna(ov->error->reason));
                         }
                 }

@@ -22,10 +22,8 @@ static void image_list_free(UsageImage *v, size_t n) {
 }
 
 void usage_done(Usage *u) {
-        for (size_t i = 0; i < u->n_boxes; i++) {
-                free(u->boxes[i].box);
+        for (size_t i = 0; i < u->n_boxes; i++)
                 free(u->boxes[i].images);
-        }
         free(u->boxes);
         image_list_free(u->images, u->n_images);
         image_list_free(u->bases, u->n_bases);
@@ -70,7 +68,8 @@ static int tally_reindex(TallyList *l) {
         return 0;
 }
 
-static Tally *tally_get(TallyList *l, const HomeLayer *layer, bool base) {
+/* path: the layer's, or an overlay's whole path (home_overlay_path()). */
+static Tally *tally_get(TallyList *l, const HomeLayer *layer, const char *path, bool base) {
         size_t slot;
 
         if ((l->n + 1) * 2 > l->index_size && tally_reindex(l) < 0)
@@ -90,9 +89,8 @@ static Tally *tally_get(TallyList *l, const HomeLayer *layer, bool base) {
         }
         /* Shown by its canonical name: chains may reach it as "disks/../../../bases/x.ext4". */
         l->v[l->n] = (Tally) {
-                .img = { .path = strstr(layer->filename, "/.") || strstr(layer->filename, "//") ?
-                                         realpath(layer->filename, NULL) ?: strdup(layer->filename) :
-                                         strdup(layer->filename),
+                .img = { .path = strstr(path, "/.") || strstr(path, "//") ? realpath(path, NULL) ?: strdup(path) :
+                                                                            strdup(path),
                          .allocated_bytes = layer->actual_size,
                          .base = base },
                 .dev = layer->dev,
@@ -221,10 +219,10 @@ static int scan_unreferenced(const char *home, const IdSet *reached, Usage *u) {
         return 0;
 }
 
-int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
+int usage_compute(const char *home, HomeScan *scan, Usage *ret) {
         _cleanup_free_ char *boxes_dir = NULL;
         TallyList ends = {}, bases = {};
-        IdSet overlays_seen = {}, reached = {}, base_ids = {};
+        IdSet overlays_seen = {}, linked = {}, reached = {}, base_ids = {};
         Usage u = {};
         size_t *n_images = NULL;
         struct statvfs sv;
@@ -239,18 +237,33 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
         for (size_t i = 0; i < scan->n_units; i++)
                 for (size_t j = 0; scan->units[i].part == WALK_PART_BASES && j < scan->units[i].n_overlays; j++) {
                         const HomeOverlay *o = &scan->units[i].overlays[j];
+                        const char *path;
 
                         if (o->top.format == HOME_FORMAT_NONE || !o->top.filename)
                                 continue;
-                        if (!tally_get(&bases, &o->top, true) || idset_add(&base_ids, o->top.dev, o->top.ino) < 0)
+                        path = home_overlay_path(scan, &scan->units[i], o);
+                        if (!path || !tally_get(&bases, &o->top, path, true) || idset_add(&base_ids, o->top.dev, o->top.ino) < 0)
                                 goto fail;
                         /* What a base backs onto is referenced (the GC pins it), even if no box uses it yet. */
                         for (const HomeLayer *layer = o->top.next; layer; layer = layer->next) {
                                 if (idset_add(&reached, layer->dev, layer->ino) < 0)
                                         goto fail;
-                                if (!layer->next && layer->format == HOME_FORMAT_RAW && !tally_get(&ends, layer, false))
+                                if (!layer->next && layer->format == HOME_FORMAT_RAW && !tally_get(&ends, layer, layer->filename, false))
                                         goto fail;
                         }
+                }
+
+        /*
+         * An inode is counted once: an overlay with no other name is counted where it is, unless another
+         * overlay reached it through a link; the others (the identities in linked) on the first unit
+         * that reaches them.
+         */
+        for (size_t i = 0; i < scan->n_units; i++)
+                for (size_t j = 0; scan->units[i].part == WALK_PART_BOXES && j < scan->units[i].n_overlays; j++) {
+                        const HomeLayer *t = &scan->units[i].overlays[j].top;
+
+                        if (t->linked && idset_add(&linked, t->dev, t->ino) < 0)
+                                goto fail;
                 }
 
         /* Each box is one unit; the units come in name order, which decides who counts a hard link. */
@@ -263,16 +276,16 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
                         continue;
                 bi = u.n_boxes++;
                 b = &u.boxes[bi];
-                b->box = strdup(unit->box);
-                if (!b->box)
-                        goto fail;
+                b->box = unit->box;
 
                 for (size_t j = 0; j < unit->n_overlays; j++) {
                         const HomeOverlay *o = &unit->overlays[j];
                         int fresh;
 
                         b->n_overlays++;
-                        fresh = idset_add(&overlays_seen, o->top.dev, o->top.ino);
+                        fresh = !o->top.linked && !idset_contains(&linked, o->top.dev, o->top.ino) ?
+                                        1 :
+                                        idset_add(&overlays_seen, o->top.dev, o->top.ino);
                         if (fresh < 0)
                                 goto fail;
                         if (fresh) {
@@ -281,7 +294,7 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
                                 b->allocated_bytes += allocated;
                                 b->virtual_bytes += virt;
                                 u.overlays_allocated_bytes += allocated;
-                                if (o->live && virt > allocated) {
+                                if (o->top.live && virt > allocated) {
                                         b->committed_growth_bytes += virt - allocated;
                                         u.committed_growth_bytes += virt - allocated;
                                 }
@@ -296,7 +309,7 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
                                 /* A snapshot inside a box is counted with the box; only bases and ends are shared. */
                                 if (!end && !idset_contains(&base_ids, layer->dev, layer->ino))
                                         continue;
-                                t = tally_get(end ? &ends : &bases, layer, !end);
+                                t = tally_get(end ? &ends : &bases, layer, layer->filename, !end);
                                 if (!t)
                                         goto fail;
                                 if (t->last_box != bi + 1) {
@@ -333,6 +346,7 @@ int usage_compute(const char *home, const HomeScan *scan, Usage *ret) {
 
         free(n_images);
         idset_done(&overlays_seen);
+        idset_done(&linked);
         idset_done(&reached);
         idset_done(&base_ids);
         *ret = u;
@@ -343,6 +357,7 @@ fail:
         tally_list_done(&ends);
         tally_list_done(&bases);
         idset_done(&overlays_seen);
+        idset_done(&linked);
         idset_done(&reached);
         idset_done(&base_ids);
         usage_done(&u);

@@ -27,7 +27,7 @@
 #include "home.h"
 
 typedef struct UsageBox {
-        char *box;
+        const char *box;        /* borrowed from the scan, which outlives the Usage */
         size_t n_overlays;
         uint64_t allocated_bytes;
         uint64_t virtual_bytes;
@@ -60,5 +60,6 @@ typedef struct Usage {
         bool available_known;
 } Usage;
 
-int usage_compute(const char *home, const HomeScan *scan, Usage *ret);
+/* scan is not changed but for home_overlay_path()'s buffer. */
+int usage_compute(const char *home, HomeScan *scan, Usage *ret);
 void usage_done(Usage *u);

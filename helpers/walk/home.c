@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,43 +45,34 @@ const char *home_layer_backing_format(const HomeLayer *l) {
 }
 
 const char *home_layer_full_backing(const HomeLayer *l) {
-        return l->full_backing ?: l->next ? l->next->filename : NULL;
+        if (l->extra && l->extra->full_backing)
+                return l->extra->full_backing;
+        return l->next ? l->next->filename : NULL;
 }
 
 const char *home_layer_backing_file(const HomeLayer *l) {
         return l->backing_is_full ? home_layer_full_backing(l) : l->backing_file;
 }
 
-static void layer_done(HomeLayer *l) {
-        free(l->backing_file);
-        free(l->full_backing);
-        if (l->extra) {
-                free(l->extra->format);
-                free(l->extra->backing_format);
-                free(l->extra->data_file);
-                free(l->extra->data_file_path);
-                free(l->extra);
-        }
-}
-
-static int strdup_opt(char **dst, const char *s) {
+static int dup_opt(Arena *a, const char **dst, const char *s) {
         if (!s)
                 return 0;
-        *dst = strdup(s);
+        *dst = arena_strdup(a, s);
         return *dst ? 0 : -ENOMEM;
 }
 
-static HomeLayerExtra *layer_extra(HomeLayer *l) {
-        if (!l->extra)
-                l->extra = calloc(1, sizeof(HomeLayerExtra));
-        return l->extra;
+static int dup_opt_mut(Arena *a, char **dst, const char *s) {
+        if (!s)
+                return 0;
+        *dst = arena_strdup(a, s);
+        return *dst ? 0 : -ENOMEM;
 }
 
 /*
  * The facts of a chain's layer that the views print or sum. The full backing name is kept only
  * where the next layer's filename (next_filename) is not the same. The filename is left to the caller.
  */
-static int layer_from_chain(HomeLayer *l, const ChainLayer *c, const char *next_filename) {
+static int layer_from_chain(Arena *a, HomeLayer *l, const ChainLayer *c, const char *next_filename) {
         const QcowHeader *h = &c->hdr;
         const char *full = c->full_backing_filename;
 
@@ -106,52 +99,79 @@ static int layer_from_chain(HomeLayer *l, const ChainLayer *c, const char *next_
                 .has_data_file = h->data_file && (h->incompatible_features & QCOW2_INCOMPAT_DATA_FILE),
                 .data_file_raw = h->autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW,
         };
-        if (full && (!next_filename || !streq(full, next_filename)) && strdup_opt(&l->full_backing, full) < 0)
-                return -ENOMEM;
+        bool own_full = full && (!next_filename || !streq(full, next_filename));
+
         if (h->backing_file && full && streq(h->backing_file, full))
                 l->backing_is_full = true;
-        else if (strdup_opt(&l->backing_file, h->backing_file) < 0)
+        else if (dup_opt(a, &l->backing_file, h->backing_file) < 0)
                 return -ENOMEM;
-        if (l->format == HOME_FORMAT_OTHER || l->backing_format == HOME_FORMAT_OTHER || h->data_file ||
+        if (own_full || l->format == HOME_FORMAT_OTHER || l->backing_format == HOME_FORMAT_OTHER || h->data_file ||
             c->data_file_path) {
-                HomeLayerExtra *x = layer_extra(l);
+                HomeLayerExtra *x = arena_alloc0(a, sizeof(HomeLayerExtra));
 
                 if (!x)
                         return -ENOMEM;
-                if ((l->format == HOME_FORMAT_OTHER && strdup_opt(&x->format, c->format) < 0) ||
-                    (l->backing_format == HOME_FORMAT_OTHER && strdup_opt(&x->backing_format, h->backing_format) < 0) ||
-                    strdup_opt(&x->data_file, h->data_file) < 0 || strdup_opt(&x->data_file_path, c->data_file_path) < 0)
+                l->extra = x;
+                if ((own_full && dup_opt_mut(a, &x->full_backing, full) < 0) ||
+                    (l->format == HOME_FORMAT_OTHER && dup_opt_mut(a, &x->format, c->format) < 0) ||
+                    (l->backing_format == HOME_FORMAT_OTHER && dup_opt_mut(a, &x->backing_format, h->backing_format) < 0) ||
+                    dup_opt_mut(a, &x->data_file, h->data_file) < 0 ||
+                    dup_opt_mut(a, &x->data_file_path, c->data_file_path) < 0)
                         return -ENOMEM;
         }
         return 0;
 }
 
+/*
+ * The shared layers learnt so far, by filename (borrowed from the layer) -> that HomeLayer: one set
+ * for every walker, so that a layer two workers reach is one record. A layer is learnt only once
+ * its chain's records are complete (below and next set): from then on it is read, never written.
+ */
+typedef struct Known {
+        pthread_mutex_t lock;
+        StrSet set;
+} Known;
+
+#define KNOWN_INIT { .lock = PTHREAD_MUTEX_INITIALIZER, .set.borrow_keys = true }
+
+static void known_clear(Known *k) {
+        pthread_mutex_lock(&k->lock);
+        strset_done(&k->set);
+        pthread_mutex_unlock(&k->lock);
+}
+
+static HomeLayer *known_get(Known *k, const char *name) {
+        uint64_t v = 0;
+        bool found;
+
+        pthread_mutex_lock(&k->lock);
+        found = strset_get(&k->set, name, strlen(name), &v);
+        pthread_mutex_unlock(&k->lock);
+        return found ? (HomeLayer *) (uintptr_t) v : NULL;
+}
+
+static int known_put(Known *k, HomeLayer *l) {
+        int r;
+
+        pthread_mutex_lock(&k->lock);
+        r = strset_put(&k->set, l->filename, strlen(l->filename), (uint64_t) (uintptr_t) l);
+        pthread_mutex_unlock(&k->lock);
+        return r;
+}
+
 /* One walker's records: the main thread's, or a worker's. */
 typedef struct Scan {
         HomeScan s;
-        size_t allocated_units, allocated_errors, allocated_layers;
+        size_t allocated_units, allocated_errors;
         const ChainOptions *chain_options;
         bool sums_only;
-        StrSet known;           /* "<declared format>\n<name>" -> the HomeLayer that name reached */
-        char *key;
-        size_t key_allocated;
+        Known *known;           /* the main walker's, shared by the workers */
         HomeLayer *stop;        /* the known layer the last chain stopped before */
 } Scan;
 
+/* What a unit holds outside the arena. */
 static void unit_done(HomeUnit *u) {
-        for (size_t i = 0; i < u->n_overlays; i++) {
-                HomeOverlay *o = &u->overlays[i];
-
-                layer_done(&o->top);
-                free(o->path);
-                if (o->error) {
-                        free(o->error->filename);
-                        free(o->error->reason);
-                        free(o->error);
-                }
-        }
         free(u->overlays);
-        free(u->box);
 }
 
 static void error_done(HomeError *e) {
@@ -168,17 +188,15 @@ static void scan_reset(HomeScan *s) {
                 error_done(&s->errors[i]);
         s->errors = mfree(s->errors);
         s->n_errors = 0;
-        for (size_t i = 0; i < s->n_layers; i++) {
-                layer_done(s->layers[i]);
-                free(s->layers[i]->filename);
-                free(s->layers[i]);
-        }
-        s->layers = mfree(s->layers);
         s->n_layers = 0;
+        arena_done(&s->arena);
 }
 
 void home_scan_done(HomeScan *s) {
         scan_reset(s);
+        for (size_t p = 0; p < _WALK_PART_MAX; p++)
+                free(s->prefix[p]);
+        free(s->path);
         *s = (HomeScan) {};
 }
 
@@ -186,27 +204,42 @@ static int scan_begin(unsigned pass, void *userdata) {
         Scan *sc = userdata;
 
         scan_reset(&sc->s);
-        sc->allocated_units = sc->allocated_errors = sc->allocated_layers = 0;
-        strset_done(&sc->known);
+        sc->allocated_units = sc->allocated_errors = 0;
+        /* Every walker's begin runs before the pass does: the set is empty when it starts. */
+        known_clear(sc->known);
         sc->s.passes = pass;
         return 0;
 }
 
+/*
+ * A name is known with the format declared for it when it was learnt: a name reached with another
+ * declared format (or one the records keep no code for) is walked in full.
+ */
 static bool scan_known(const char *name, const char *declared_format, void *userdata) {
         Scan *sc = userdata;
-        const char *k;
-        uint64_t v;
-        size_t len;
+        HomeFormat f = format_code(declared_format);
+        HomeLayer *l;
 
-        k = chain_name_key(&sc->key, &sc->key_allocated, name, declared_format, &len);
-        if (!k || !strset_get(&sc->known, k, len, &v))
+        if (f == HOME_FORMAT_OTHER)
                 return false;
-        sc->stop = (HomeLayer *) (uintptr_t) v;
+        l = known_get(sc->known, name);
+        if (!l || l->declared != f)
+                return false;
+        sc->stop = l;
         return true;
+}
+
+/* The part of path below <home>/<part>/, or NULL when path is not under it. */
+static const char *part_relative(const HomeScan *s, WalkPart part, const char *path) {
+        const char *prefix = part >= 0 && part < _WALK_PART_MAX ? s->prefix[part] : NULL;
+        size_t n = prefix ? strlen(prefix) : 0;
+
+        return prefix && strncmp(path, prefix, n) == 0 && path[n] ? path + n : NULL;
 }
 
 static HomeUnit *scan_unit(Scan *sc, const WalkOverlay *o) {
         HomeScan *s = &sc->s;
+        const char *rel;
         HomeUnit *u;
 
         if (s->n_units > 0 && s->units[s->n_units - 1].unit == o->unit && s->units[s->n_units - 1].part == o->part)
@@ -215,8 +248,17 @@ static HomeUnit *scan_unit(Scan *sc, const WalkOverlay *o) {
                 return NULL;
         u = &s->units[s->n_units++];
         *u = (HomeUnit) { .part = o->part, .unit = o->unit };
-        if (o->box && !(u->box = strdup(o->box)))
-                return NULL;
+        rel = part_relative(s, o->part, o->path);
+        if (rel) {
+                u->entry = arena_strndup(&s->arena, rel, strcspn(rel, "/"));
+                if (!u->entry)
+                        return NULL;
+        }
+        if (o->box) {
+                u->box = u->entry && streq(u->entry, o->box) ? u->entry : arena_strdup(&s->arena, o->box);
+                if (!u->box)
+                        return NULL;
+        }
         return u;
 }
 
@@ -233,28 +275,17 @@ static int scan_add_layers(Scan *sc, const Chain *c, HomeLayer *top) {
         HomeLayer *above = top;
 
         for (size_t i = 1; i < c->n_layers; i++) {
-                HomeLayer *l;
+                HomeLayer *l = arena_alloc(&s->arena, sizeof(HomeLayer));
 
-                if (greedy_realloc(&s->layers, &sc->allocated_layers, s->n_layers + 1, sizeof(HomeLayer *), 64) < 0)
-                        return -ENOMEM;
-                l = malloc(sizeof(HomeLayer));
                 if (!l)
                         return -ENOMEM;
-                s->layers[s->n_layers++] = l;
-                if (layer_from_chain(l, &c->layers[i], next_filename(sc, c, i)) < 0 ||
-                    !(l->filename = strdup(c->layers[i].filename)))
+                s->n_layers++;
+                if (layer_from_chain(&s->arena, l, &c->layers[i], next_filename(sc, c, i)) < 0 ||
+                    !(l->filename = arena_strdup(&s->arena, c->layers[i].filename)))
                         return -ENOMEM;
+                l->declared = format_code(chain_declared_format(c, i));
                 above->next = l;
                 above = l;
-                if (chain_complete(c) && i <= 0xffff) {
-                        const char *k;
-                        size_t len;
-
-                        k = chain_name_key(&sc->key, &sc->key_allocated, c->layers[i].filename,
-                                           chain_declared_format(c, i), &len);
-                        if (!k || strset_put(&sc->known, k, len, (uint64_t) (uintptr_t) l) < 0)
-                                return -ENOMEM;
-                }
         }
         if (c->stopped_at_known)
                 above->next = sc->stop;
@@ -263,6 +294,13 @@ static int scan_add_layers(Scan *sc, const Chain *c, HomeLayer *top) {
         above = top;
         for (size_t i = 0; i < c->n_layers; i++, above = above->next)
                 above->below = (uint16_t) MIN(total - i, (size_t) UINT16_MAX);
+        /* Now complete, the layers of a complete chain are learnt. */
+        if (!chain_complete(c))
+                return 0;
+        above = top->next;
+        for (size_t i = 1; i < c->n_layers && i <= 0xffff; i++, above = above->next)
+                if (above->declared != HOME_FORMAT_OTHER && known_put(sc->known, above) < 0)
+                        return -ENOMEM;
         return 0;
 }
 
@@ -273,37 +311,72 @@ static bool path_is_live(const char *path, WalkPart part) {
         return part == WALK_PART_BOXES && slash && slash - path >= 6 && strncmp(slash - 6, "/disks", 6) == 0;
 }
 
+/* An overlay's name in the records: its path below its unit's directory, or its whole path. */
+static int scan_name(Scan *sc, const HomeUnit *u, HomeOverlay *h, const char *path) {
+        const char *rel = u ? part_relative(&sc->s, u->part, path) : NULL;
+        size_t n = u && u->entry ? strlen(u->entry) : 0;
+
+        if (rel && n > 0 && strncmp(rel, u->entry, n) == 0 && (rel[n] == '/' || rel[n] == 0))
+                path = rel + n + (rel[n] == '/');
+        else
+                h->top.whole_path = true;
+        h->top.filename = arena_strdup(&sc->s.arena, path);
+        return h->top.filename ? 0 : -ENOMEM;
+}
+
 /* What an overlay's walked chain is, as compact records. */
-static int scan_record(Scan *sc, HomeOverlay *h, const Chain *c, const char *path, WalkPart part) {
+static int scan_record(Scan *sc, const HomeUnit *u, HomeOverlay *h, const Chain *c, const char *path) {
+        HomeLayer stat_only = h->top;
+        Arena *a = &sc->s.arena;
         int r;
 
         if (c->n_layers > 0) {
-                r = layer_from_chain(&h->top, &c->layers[0], next_filename(sc, c, 0));
+                r = layer_from_chain(a, &h->top, &c->layers[0], next_filename(sc, c, 0));
                 if (r >= 0)
                         r = scan_add_layers(sc, c, &h->top);
                 if (r < 0)
                         return r;
         }
+        h->top.live = stat_only.live;
+        h->top.linked = stat_only.linked;
         if (!chain_complete(c)) {
-                h->error = calloc(1, sizeof(HomeChainError));
-                if (!h->error || strdup_opt(&h->error->filename, c->error_filename) < 0 ||
-                    strdup_opt(&h->error->reason, c->error_reason) < 0)
+                h->error = arena_alloc0(a, sizeof(HomeChainError));
+                if (!h->error || dup_opt_mut(a, &h->error->filename, c->error_filename) < 0 ||
+                    dup_opt_mut(a, &h->error->reason, c->error_reason) < 0)
                         return -ENOMEM;
                 h->error->kind = c->error;
         }
-        if (!sc->sums_only || part == WALK_PART_BASES || h->error) {
-                h->path = strdup(path);
-                if (!h->path)
-                        return -ENOMEM;
-        }
-        h->top.filename = h->path;
+        if (!sc->sums_only || !u || u->part == WALK_PART_BASES || h->error)
+                return scan_name(sc, u, h, path);
         return 0;
+}
+
+const char *home_overlay_path(HomeScan *s, const HomeUnit *u, const HomeOverlay *o) {
+        const char *prefix = u->part >= 0 && u->part < _WALK_PART_MAX ? s->prefix[u->part] : NULL;
+        size_t pl, el, nl;
+
+        if (!o->top.filename)
+                return NULL;
+        if (o->top.whole_path || !prefix || !u->entry)
+                return o->top.filename;
+        pl = strlen(prefix);
+        el = strlen(u->entry);
+        nl = strlen(o->top.filename);
+        if (greedy_realloc(&s->path, &s->path_allocated, pl + el + 1 + nl + 1, 1, 256) < 0)
+                return NULL;
+        memcpy(s->path, prefix, pl);
+        memcpy(s->path + pl, u->entry, el);
+        s->path[pl + el] = 0;
+        if (nl > 0) {
+                s->path[pl + el] = '/';
+                memcpy(s->path + pl + el + 1, o->top.filename, nl + 1);
+        }
+        return s->path;
 }
 
 /* Hands out the records (r >= 0) or frees them; returns r. */
 static int scan_finish(Scan *sc, int r, HomeScan *ret) {
-        strset_done(&sc->known);
-        free(sc->key);
+        known_clear(sc->known);
         if (r < 0) {
                 home_scan_done(&sc->s);
                 return r;
@@ -313,8 +386,14 @@ static int scan_finish(Scan *sc, int r, HomeScan *ret) {
 }
 
 static HomeOverlay *unit_add_overlay(HomeUnit *u) {
-        if (!u || greedy_realloc(&u->overlays, &u->allocated, u->n_overlays + 1, sizeof(HomeOverlay), 2) < 0)
+        size_t allocated;
+
+        if (!u || u->n_overlays == UINT32_MAX)
                 return NULL;
+        allocated = u->allocated;
+        if (greedy_realloc(&u->overlays, &allocated, (size_t) u->n_overlays + 1, sizeof(HomeOverlay), 2) < 0)
+                return NULL;
+        u->allocated = (uint32_t) MIN(allocated, (size_t) UINT32_MAX);
         u->overlays[u->n_overlays] = (HomeOverlay) {};
         return &u->overlays[u->n_overlays++];
 }
@@ -324,14 +403,21 @@ static int scan_overlay(const WalkOverlay *o, void *userdata) {
         _cleanup_(chain_freep) Chain *c = NULL;
         ChainOptions co = *sc->chain_options;
         unsigned max_depth = co.max_depth ?: CHAIN_MAX_DEPTH_DEFAULT;
+        HomeUnit *u;
         HomeOverlay *h;
         int r;
 
-        h = unit_add_overlay(scan_unit(sc, o));
+        u = scan_unit(sc, o);
+        h = unit_add_overlay(u);
         if (!h)
                 return -ENOMEM;
-        h->top = (HomeLayer) { .dev = o->st->st_dev, .ino = o->st->st_ino, .actual_size = (uint64_t) o->st->st_blocks * 512 };
-        h->live = path_is_live(o->path, o->part);
+        h->top = (HomeLayer) {
+                .dev = o->st->st_dev,
+                .ino = o->st->st_ino,
+                .actual_size = (uint64_t) o->st->st_blocks * 512,
+                .live = path_is_live(o->path, o->part),
+                .linked = o->via_link || o->st->st_nlink > 1,
+        };
 
         co.known = scan_known;
         co.userdata = sc;
@@ -344,12 +430,13 @@ static int scan_overlay(const WalkOverlay *o, void *userdata) {
         }
         if (r < 0)
                 return r;
-        return scan_record(sc, h, c, o->path, o->part);
+        return scan_record(sc, u, h, c, o->path);
 }
 
 int home_scan_image(const char *image, const ChainOptions *chain_options, HomeScan *ret) {
         _cleanup_(chain_freep) Chain *c = NULL;
-        Scan sc = { .chain_options = chain_options };
+        Known known = KNOWN_INIT;
+        Scan sc = { .chain_options = chain_options, .known = &known };
         HomeOverlay *h;
         int r;
 
@@ -361,7 +448,7 @@ int home_scan_image(const char *image, const ChainOptions *chain_options, HomeSc
                 return -ENOMEM;
         sc.s.n_units = 1;
         h = unit_add_overlay(&sc.s.units[0]);
-        r = h ? scan_record(&sc, h, c, image, WALK_PART_BOXES) : -ENOMEM;
+        r = h ? scan_record(&sc, NULL, h, c, image) : -ENOMEM;
         return scan_finish(&sc, r, ret);
 }
 
@@ -414,35 +501,68 @@ static int scan_merge(Scan *dst, Scan *src) {
         HomeScan *d = &dst->s, *s = &src->s;
 
         if (greedy_realloc(&d->units, &dst->allocated_units, d->n_units + s->n_units, sizeof(HomeUnit), 64) < 0 ||
-            greedy_realloc(&d->errors, &dst->allocated_errors, d->n_errors + s->n_errors, sizeof(HomeError), 8) < 0 ||
-            greedy_realloc(&d->layers, &dst->allocated_layers, d->n_layers + s->n_layers, sizeof(HomeLayer *), 64) < 0)
+            greedy_realloc(&d->errors, &dst->allocated_errors, d->n_errors + s->n_errors, sizeof(HomeError), 8) < 0)
                 return -ENOMEM;
         if (s->n_units > 0)
                 memcpy(d->units + d->n_units, s->units, s->n_units * sizeof(HomeUnit));
         if (s->n_errors > 0)
                 memcpy(d->errors + d->n_errors, s->errors, s->n_errors * sizeof(HomeError));
-        if (s->n_layers > 0)
-                memcpy(d->layers + d->n_layers, s->layers, s->n_layers * sizeof(HomeLayer *));
         d->n_units += s->n_units;
         d->n_errors += s->n_errors;
         d->n_layers += s->n_layers;
+        arena_move(&d->arena, &s->arena);
         s->n_units = s->n_errors = s->n_layers = 0;
         return 0;
 }
 
+/* Within a part, names order as the whole paths do: they share the part's prefix. */
 static int cmp_overlay(const void *a, const void *b) {
         const HomeOverlay *x = a, *y = b;
 
-        return strcmp(strempty(x->path), strempty(y->path));
+        return strcmp(strempty(x->top.filename), strempty(y->top.filename));
 }
 
-/* A unit's overlays share the prefix <part>/<entry>, so units by their first path give the path order. */
+/*
+ * Units by the path of their first overlay, <entry>/<name> below the part's prefix ("<entry>" for a
+ * unit that is the overlay itself), compared without building it.
+ */
+typedef struct PathCursor {
+        const char *p;          /* in the entry, then in the name */
+        const char *name;
+        bool sep;               /* the '/' between them is still to come */
+} PathCursor;
+
+static int path_cursor_next(PathCursor *c) {
+        if (*c->p)
+                return (unsigned char) *c->p++;
+        if (!c->sep)
+                return 0;
+        c->sep = false;
+        c->p = c->name;
+        return '/';
+}
+
+static int cmp_unit_path(const HomeUnit *x, const HomeUnit *y) {
+        PathCursor a = { strempty(x->entry), strempty(x->overlays[0].top.filename) };
+        PathCursor b = { strempty(y->entry), strempty(y->overlays[0].top.filename) };
+
+        a.sep = *a.name;
+        b.sep = *b.name;
+        for (;;) {
+                int ca = path_cursor_next(&a), cb = path_cursor_next(&b);
+
+                if (ca != cb || ca == 0)
+                        return ca - cb;
+        }
+}
+
+/* Units by part (bases/ first), then in path order. */
 static int cmp_unit(const void *a, const void *b) {
         const HomeUnit *x = a, *y = b;
 
         if (x->part != y->part)
                 return x->part == WALK_PART_BASES ? -1 : 1;
-        return strcmp(strempty(x->overlays[0].path), strempty(y->overlays[0].path));
+        return cmp_unit_path(x, y);
 }
 
 /* Sums only: boxes by name (their overlays keep no path), bases/ as above. */
@@ -468,10 +588,9 @@ static void scan_sort(HomeScan *s, bool sums_only) {
                 qsort(s->errors, s->n_errors, sizeof(HomeError), cmp_error);
 }
 
+/* A worker's: the known set is the main walker's. */
 static void scan_free(Scan *sc) {
         home_scan_done(&sc->s);
-        strset_done(&sc->known);
-        free(sc->key);
 }
 
 int home_scan(const char *home, const ChainOptions *chain_options, bool sums_only, unsigned jobs, HomeScan *ret) {
@@ -482,7 +601,12 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
                 .forget = scan_forget,
         };
         static const ChainOptions default_options = {};
-        Scan sc = { .chain_options = chain_options ?: &default_options, .sums_only = sums_only };
+        Known known = KNOWN_INIT;
+        Scan sc = {
+                .chain_options = chain_options ?: &default_options,
+                .sums_only = sums_only,
+                .known = &known,
+        };
         _cleanup_free_ Scan *workers = NULL;
         _cleanup_free_ void **userdata = NULL;
         WalkOptions wo = { .jobs = jobs };
@@ -499,12 +623,23 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
                 userdata = calloc(wo.jobs, sizeof(void *));
                 if (!workers || !userdata)
                         return -ENOMEM;
-                for (unsigned i = 0; i < wo.jobs; i++) {
-                        workers[i] = (Scan) { .chain_options = sc.chain_options, .sums_only = sums_only };
-                        userdata[i] = &workers[i];
-                }
-                wo.worker_userdata = userdata;
         }
+        /* The walk's paths are <home>/<part>/...: the records keep what follows. */
+        for (size_t p = 0; p < _WALK_PART_MAX; p++)
+                if (asprintf(&sc.s.prefix[p], "%s/%s/", home, walk_part_to_string(p)) < 0) {
+                        sc.s.prefix[p] = NULL;
+                        return scan_finish(&sc, -ENOMEM, ret);
+                }
+        for (unsigned i = 0; workers && i < wo.jobs; i++) {
+                workers[i] = (Scan) {
+                        .chain_options = sc.chain_options,
+                        .sums_only = sums_only,
+                        .known = &known,
+                };
+                memcpy(workers[i].s.prefix, sc.s.prefix, sizeof(sc.s.prefix)); /* borrowed */
+                userdata[i] = &workers[i];
+        }
+        wo.worker_userdata = userdata;
 
         r = home_walk(home, &wo, &callbacks, &sc, &stats);
         if (workers && (r >= 0 || r == -EAGAIN)) {
@@ -522,10 +657,16 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
                         if (k < 0)
                                 r = k;
                 }
+                memset(workers[i].s.prefix, 0, sizeof(workers[i].s.prefix));
                 scan_free(&workers[i]);
         }
         if (r >= 0 || r == -EAGAIN)
                 scan_sort(&sc.s, sums_only);
+        /*
+         * What the walk and the workers freed goes back to the system: the workers' malloc arenas are
+         * not reused by this thread, which builds what is made from the records.
+         */
+        (void) malloc_trim(0);
         if (r == -EAGAIN) {
                 _cleanup_free_ char *m = NULL;
 

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "arena.h"
 #include "chain.h"
 #include "walk.h"
 
@@ -37,12 +38,16 @@ typedef struct HomeLayerExtra {
         char *backing_format;   /* other than "raw" and "qcow2" */
         char *data_file;
         char *data_file_path;
+        char *full_backing;     /* where the next layer's filename is not the same */
 } HomeLayerExtra;
 
+/*
+ * One layer. Its strings, its extra and the shared records themselves live
+ * in the scan's arena (HomeScan.arena): they go with the scan, never alone.
+ */
 typedef struct HomeLayer {
-        char *filename;         /* as ChainLayer.filename; NULL for an overlay when only sums are kept */
-        char *backing_file;     /* as stored in the header; NULL: none, or backing_is_full */
-        char *full_backing;     /* kept only where next does not carry it (next->filename) */
+        const char *filename;   /* as ChainLayer.filename; an overlay's: see home_overlay_path() */
+        const char *backing_file; /* as stored in the header; NULL: none, or backing_is_full */
         struct HomeLayer *next; /* the layer below, NULL at the chain's end */
         HomeLayerExtra *extra;
         uint64_t virtual_size;
@@ -52,6 +57,7 @@ typedef struct HomeLayer {
         uint16_t below;         /* layers from this one to the chain's end */
         uint8_t format;         /* HomeFormat */
         uint8_t backing_format; /* HomeFormat, HOME_FORMAT_NONE when not declared */
+        uint8_t declared;       /* HomeFormat the layer above declared for this one (shared layers) */
         uint8_t version, cluster_bits, refcount_order, compression_type;
         uint8_t reader;         /* QcowReader */
         bool has_header:1;
@@ -65,6 +71,9 @@ typedef struct HomeLayer {
         bool extended_l2:1;
         bool has_data_file:1;   /* the data-file feature bit with a data file name */
         bool data_file_raw:1;
+        bool live:1;            /* an overlay under <box>/disks/: a layer a VM writes */
+        bool whole_path:1;      /* an overlay whose filename is its whole path */
+        bool linked:1;          /* an overlay with other names: hard links, or reached through a symbolic link */
 } HomeLayer;
 
 typedef enum HomeFormat {
@@ -87,20 +96,24 @@ typedef struct HomeChainError {
         char *reason;
 } HomeChainError;
 
+/*
+ * An overlay: top is its own layer; top.format HOME_FORMAT_NONE: not even it could be read (top.dev,
+ * ino and actual_size are then its stat's). Its filename is its path below its unit's directory
+ * <home>/<part>/<entry>/ ("" when the unit is the overlay itself), or NULL when only sums are kept
+ * (then kept under bases/ and for errors); home_overlay_path() gives the whole path.
+ */
 typedef struct HomeOverlay {
-        char *path;             /* NULL when only sums are kept (then kept under bases/ and for errors) */
-        HomeLayer top;          /* the overlay; top.format HOME_FORMAT_NONE: not even it could be read,
-                                 * top.dev, ino and actual_size are its stat's */
+        HomeLayer top;
         HomeChainError *error;  /* NULL: the chain is complete */
-        bool live;              /* under <box>/disks/: a layer a VM writes */
 } HomeOverlay;
 
 typedef struct HomeUnit {
-        char *box;              /* NULL under bases/ */
-        WalkPart part;
-        unsigned unit;          /* WalkOverlay.unit */
+        const char *entry;      /* its name in <home>/<part>/ */
+        const char *box;        /* the same under boxes/, NULL under bases/ */
         HomeOverlay *overlays;
-        size_t n_overlays, allocated;
+        uint32_t n_overlays, allocated;
+        unsigned unit;          /* WalkOverlay.unit */
+        WalkPart part;
 } HomeUnit;
 
 typedef struct HomeError {
@@ -115,9 +128,18 @@ typedef struct HomeScan {
         HomeError *errors;
         size_t n_errors;
         unsigned passes;
-        HomeLayer **layers;     /* the shared backing layers */
-        size_t n_layers;
+        size_t n_layers;        /* the shared backing layers */
+        Arena arena;            /* every record's strings, extras and shared layers */
+        char *prefix[_WALK_PART_MAX]; /* "<home>/boxes/", "<home>/bases/" */
+        char *path;             /* home_overlay_path()'s buffer */
+        size_t path_allocated;
 } HomeScan;
+
+/*
+ * The whole path of an overlay of unit u (NULL when only sums were kept for it, or out of memory),
+ * in a buffer of the scan's that the next call overwrites.
+ */
+const char *home_overlay_path(HomeScan *s, const HomeUnit *u, const HomeOverlay *o);
 
 /*
  * sums_only: overlays keep no path (except under bases/ and where the chain is incomplete).

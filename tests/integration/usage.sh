@@ -72,6 +72,23 @@ out2="$("$CW" --home "$H" --usage --json)"
 check "a hard-linked overlay is counted once" \
         test "$(jq '.boxes[0].allocated_bytes' <<<"$out2")" -eq "$(jq '.boxes[0].allocated_bytes' <<<"$out")"
 rm "$H/boxes/grower/disks/alias.qcow2"
+# The same overlay in a second box, by a hard link and by a symbolic link: the total counts it once.
+total="$(jq .overlays_allocated_bytes <<<"$out")"
+mkdir -p "$H/boxes/zz-linked/disks" "$H/boxes/zz-symlinked/disks"
+ln "$H/boxes/grower/disks/disk.qcow2" "$H/boxes/zz-linked/disks/disk.qcow2"
+out2="$("$CW" --home "$H" --usage --json)"
+check "an overlay hard-linked into another box is counted once in the total" \
+        test "$(jq .overlays_allocated_bytes <<<"$out2")" -eq "$total"
+check "... and by the first box (in name order) that has it" \
+        test "$(jq '.boxes[] | select(.box == "zz-linked") | .allocated_bytes' <<<"$out2")" -eq 0
+rm "$H/boxes/zz-linked/disks/disk.qcow2"
+ln -s "$H/boxes/grower/disks/disk.qcow2" "$H/boxes/zz-symlinked/disks/disk.qcow2"
+out2="$("$CW" --home "$H" --usage --json)"
+check "an overlay reached through a symbolic link from another box is counted once in the total" \
+        test "$(jq .overlays_allocated_bytes <<<"$out2")" -eq "$total"
+check "... and by the first box (in name order) that reaches it" \
+        test "$(jq '.boxes[] | select(.box == "zz-symlinked") | .allocated_bytes' <<<"$out2")" -eq 0
+rm -r "$H/boxes/zz-linked" "$H/boxes/zz-symlinked"
 
 human="$("$CW" --home "$H" --usage)"
 check "the human table lists the growing box first" test "$(sed -n 2p <<<"$human" | awk '{print $1}')" = grower
