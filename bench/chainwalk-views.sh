@@ -29,6 +29,8 @@ command -v qemu-img >/dev/null || { echo "chainwalk-views: needs qemu-img" >&2; 
 d="$(mktemp -d /var/tmp/boxlite-chainwalk-views.XXXXXX)"
 trap 'rm -rf "$d"' EXIT
 H="$d/home"
+# The GC remembers the mount points of the homes it collects: here, not in the machine's state directory.
+export BOXLITE_STATE_DIRECTORY="$d/state"
 bench_home "$d" "$boxes"
 read -r _ _ _ overlays _ <"$d/summary"
 

@@ -36,6 +36,8 @@ d="$(mktemp -d /var/tmp/boxlite-gc-churn.XXXXXX)"
 loop_pid=
 trap '[ -z "$loop_pid" ] || kill "$loop_pid" 2>/dev/null; rm -rf "$d"' EXIT
 H="$d/home"
+# The GC remembers the mount points of the homes it collects: here, not in the machine's state directory.
+export BOXLITE_STATE_DIRECTORY="$d/state"
 bench_home "$d" "$boxes" --orphan-list "$d/orphans"
 read -r _ _ _ overlays _ _ _ _ _ nimages _ norphans <"$d/summary"
 victim="$(ls "$H/boxes" | sed -n "$((boxes / 2))p")"

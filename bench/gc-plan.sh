@@ -21,6 +21,8 @@ bexec="$build/bench/bench-exec"
 gen="$build/bench/gen-home"
 boxes=10000 images=100000
 H="$d/home"
+# The GC remembers the mount points of the homes it collects: here, not in the machine's state directory.
+export BOXLITE_STATE_DIRECTORY="$d/state"
 
 . "$(dirname "$0")/templates.sh"
 make_templates "$d"

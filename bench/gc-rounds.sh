@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # gc-rounds.sh BUILD_DIR HOME_DIR ROUNDS OUT: the GC against bench/gc-floor,
-# round by round, on a home made by run-all.sh (HOME_DIR holds home/, the
+# round by round, on a home made by bench/run.py (HOME_DIR holds home/, the
 # templates and the orphan list). Each round runs, one after the other:
 #
 #   floor, boxlite-gc --dry-run --jobs 1, boxlite-gc --dry-run --jobs 2,
@@ -31,6 +31,8 @@ H="$d/home"
 hz="$(getconf CLK_TCK)"
 tmp="$(mktemp -d /tmp/boxlite-gc-rounds.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
+# The GC remembers the mount points of the homes it collects: here, not in the machine's state directory.
+export BOXLITE_STATE_DIRECTORY="$tmp/state"
 
 read -r _ boxes _ _ _ _ _ _ _ nimages _ _ <"$d/summary"
 orphan_pct="${BOXLITE_BENCH_ORPHAN_PCT:-50}"
