@@ -8,10 +8,15 @@
  * (gc-refs.h), and the views walk it as the GC does: boxes/ by workers (one
  * per online CPU, up to GC_JOBS_AUTO_MAX), each backing name resolved once.
  *
- * The records are compact: an overlay holds its own layer; a backing layer is
- * one record shared by every chain that reaches it by the same name (with the
- * same declared format), since what a layer is does not depend on which
- * overlay reached it. A chain is its overlay's layer, then HomeLayer.next.
+ * The records are compact: an overlay holds its own layer and its name below
+ * its unit (the home's prefix is kept once); a backing layer is one record
+ * shared by every chain that reaches it by the same name (with the same
+ * declared format), whichever worker read it first, since what a layer is
+ * does not depend on which overlay reached it. A chain is its overlay's
+ * layer, then HomeLayer.next. Strings, extras and shared layers live in the
+ * scan's arena, without a header each; the views print from these records
+ * once the walk has accepted them (a unit it forgot is never shown), writing
+ * as they go, never a whole document.
  *
  * home_scan() returns 0 with a HomeScan whose units (the entries of boxes/
  * and bases/ the accepted walk holds) are in path order, as are the overlays
