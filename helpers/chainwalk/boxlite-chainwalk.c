@@ -364,7 +364,7 @@ static json_object *usage_box_to_json(const UsageBox *b) {
         json_object_object_add(jb, "allocated_bytes", json_object_new_int64((int64_t) b->allocated_bytes));
         json_object_object_add(jb, "virtual_bytes", json_object_new_int64((int64_t) b->virtual_bytes));
         json_object_object_add(jb, "committed_growth_bytes", json_object_new_int64((int64_t) b->committed_growth_bytes));
-        for (char **p = b->images; p && *p; p++)
+        for (const char **p = b->images; p && *p; p++)
                 json_object_array_add(images, json_object_new_string(*p));
         json_object_object_add(jb, "images", images);
         return jb;
@@ -429,7 +429,7 @@ static void print_usage_human(const Usage *u) {
 
                 printf("%-32s %8zu %12s %12s %12s  ", strna(name), x->n_overlays, format_bytes(a, x->allocated_bytes),
                        format_bytes(b, x->virtual_bytes), format_bytes(c, x->committed_growth_bytes));
-                for (char **p = x->images; p && *p; p++) {
+                for (const char **p = x->images; p && *p; p++) {
                         _cleanup_free_ char *img = cescape(basename_of(*p));
                         printf("%s%s", p == x->images ? "" : ",", strna(img));
                 }

@@ -15,19 +15,13 @@
 #include "path-util.h"
 #include "usage.h"
 
-static void image_list_free(UsageImage *v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i].path);
-        free(v);
-}
-
 void usage_done(Usage *u) {
-        for (size_t i = 0; i < u->n_boxes; i++)
-                free(u->boxes[i].images);
         free(u->boxes);
-        image_list_free(u->images, u->n_images);
-        image_list_free(u->bases, u->n_bases);
-        image_list_free(u->unreferenced, u->n_unreferenced);
+        free(u->image_refs);
+        free(u->images);
+        free(u->bases);
+        free(u->unreferenced);
+        arena_done(&u->arena);
         *u = (Usage) {};
 }
 
@@ -68,8 +62,21 @@ static int tally_reindex(TallyList *l) {
         return 0;
 }
 
-/* path: the layer's, or an overlay's whole path (home_overlay_path()). */
-static Tally *tally_get(TallyList *l, const HomeLayer *layer, const char *path, bool base) {
+/*
+ * Shown by its canonical name: chains may reach it as "disks/../../../bases/x.ext4". A name that is
+ * canonical already is borrowed from the scan; NULL when out of memory.
+ */
+static const char *canonical_path(Arena *a, const char *path) {
+        _cleanup_free_ char *real = NULL;
+
+        if (!strstr(path, "/.") && !strstr(path, "//"))
+                return path;
+        real = realpath(path, NULL);
+        return arena_strdup(a, real ?: path);
+}
+
+/* path: the layer's, or an overlay's whole path (a copy: home_overlay_path()'s buffer is reused). */
+static Tally *tally_get(TallyList *l, Arena *a, const HomeLayer *layer, const char *path, bool base) {
         size_t slot;
 
         if ((l->n + 1) * 2 > l->index_size && tally_reindex(l) < 0)
@@ -79,18 +86,16 @@ static Tally *tally_get(TallyList *l, const HomeLayer *layer, const char *path, 
                 return &l->v[l->index[slot] - 1];
         l->index[slot] = l->n + 1;
         if (l->n >= l->allocated) {
-                size_t a = MAX(l->allocated * 2, (size_t) 16);
-                Tally *v = realloc(l->v, a * sizeof(Tally));
+                size_t n = MAX(l->allocated * 2, (size_t) 16);
+                Tally *v = realloc(l->v, n * sizeof(Tally));
 
                 if (!v)
                         return NULL;
                 l->v = v;
-                l->allocated = a;
+                l->allocated = n;
         }
-        /* Shown by its canonical name: chains may reach it as "disks/../../../bases/x.ext4". */
         l->v[l->n] = (Tally) {
-                .img = { .path = strstr(path, "/.") || strstr(path, "//") ? realpath(path, NULL) ?: strdup(path) :
-                                                                            strdup(path),
+                .img = { .path = canonical_path(a, path),
                          .allocated_bytes = layer->actual_size,
                          .base = base },
                 .dev = layer->dev,
@@ -141,27 +146,19 @@ static int tally_finish(TallyList *l, UsageImage **ret, size_t *ret_n, uint64_t 
 }
 
 static void tally_list_done(TallyList *l) {
-        for (size_t i = 0; i < l->n; i++) {
-                free(l->v[i].img.path);
-        }
         free(l->v);
         free(l->index);
         *l = (TallyList) {};
 }
 
-/* Adds s (borrowed) to a NULL-terminated list unless it is there. */
-static int strv_add_unique(char ***l, size_t *n, char *s) {
-        char **v;
-
-        for (size_t i = 0; i < *n; i++)
-                if (streq((*l)[i], s))
+/* Adds s to the run of refs that starts at start, unless the run has it. */
+static int refs_add_unique(const char ***refs, size_t *n, size_t *allocated, size_t start, const char *s) {
+        for (size_t i = start; i < *n; i++)
+                if (streq((*refs)[i], s))
                         return 0;
-        v = realloc(*l, (*n + 2) * sizeof(char *));
-        if (!v)
+        if (greedy_realloc(refs, allocated, *n + 1, sizeof(char *), 1024) < 0)
                 return -ENOMEM;
-        *l = v;
-        v[*n] = s;
-        v[++*n] = NULL;
+        (*refs)[(*n)++] = s;
         return 0;
 }
 
@@ -170,6 +167,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static int scan_unreferenced(const char *home, const IdSet *reached, Usage *u) {
+        _cleanup_free_ char *path = NULL;
         _cleanup_free_ char *dir = NULL;
         struct dirent *de;
         size_t allocated = 0;
@@ -206,7 +204,8 @@ static int scan_unreferenced(const char *home, const IdSet *reached, Usage *u) {
                 }
                 v = &u->unreferenced[u->n_unreferenced];
                 *v = (UsageImage) { .allocated_bytes = (uint64_t) st.st_blocks * 512 };
-                if (asprintf(&v->path, "%s/%s", dir, de->d_name) < 0) {
+                path = mfree(path);
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0 || !(v->path = arena_strdup(&u->arena, path))) {
                         (void) closedir(d);
                         return -ENOMEM;
                 }
@@ -224,13 +223,13 @@ int usage_compute(const char *home, HomeScan *scan, Usage *ret) {
         TallyList ends = {}, bases = {};
         IdSet overlays_seen = {}, linked = {}, reached = {}, base_ids = {};
         Usage u = {};
-        size_t *n_images = NULL;
+        size_t *first_image = NULL, n_refs = 0, allocated_refs = 0;
         struct statvfs sv;
         int r = -ENOMEM;
 
         u.boxes = calloc(MAX(scan->n_units, (size_t) 1), sizeof(UsageBox));
-        n_images = calloc(MAX(scan->n_units, (size_t) 1), sizeof(size_t));
-        if (!u.boxes || !n_images)
+        first_image = calloc(MAX(scan->n_units, (size_t) 1), sizeof(size_t));
+        if (!u.boxes || !first_image)
                 goto fail;
 
         /* Overlays under bases/ are bases, used by no box until a chain passes through them. */
@@ -241,14 +240,14 @@ int usage_compute(const char *home, HomeScan *scan, Usage *ret) {
 
                         if (o->top.format == HOME_FORMAT_NONE || !o->top.filename)
                                 continue;
-                        path = home_overlay_path(scan, &scan->units[i], o);
-                        if (!path || !tally_get(&bases, &o->top, path, true) || idset_add(&base_ids, o->top.dev, o->top.ino) < 0)
+                        path = arena_strdup(&u.arena, home_overlay_path(scan, &scan->units[i], o));
+                        if (!path || !tally_get(&bases, &u.arena, &o->top, path, true) || idset_add(&base_ids, o->top.dev, o->top.ino) < 0)
                                 goto fail;
                         /* What a base backs onto is referenced (the GC pins it), even if no box uses it yet. */
                         for (const HomeLayer *layer = o->top.next; layer; layer = layer->next) {
                                 if (idset_add(&reached, layer->dev, layer->ino) < 0)
                                         goto fail;
-                                if (!layer->next && layer->format == HOME_FORMAT_RAW && !tally_get(&ends, layer, layer->filename, false))
+                                if (!layer->next && layer->format == HOME_FORMAT_RAW && !tally_get(&ends, &u.arena, layer, layer->filename, false))
                                         goto fail;
                         }
                 }
@@ -277,6 +276,7 @@ int usage_compute(const char *home, HomeScan *scan, Usage *ret) {
                 bi = u.n_boxes++;
                 b = &u.boxes[bi];
                 b->box = unit->box;
+                first_image[bi] = n_refs;
 
                 for (size_t j = 0; j < unit->n_overlays; j++) {
                         const HomeOverlay *o = &unit->overlays[j];
@@ -309,20 +309,28 @@ int usage_compute(const char *home, HomeScan *scan, Usage *ret) {
                                 /* A snapshot inside a box is counted with the box; only bases and ends are shared. */
                                 if (!end && !idset_contains(&base_ids, layer->dev, layer->ino))
                                         continue;
-                                t = tally_get(end ? &ends : &bases, layer, layer->filename, !end);
+                                t = tally_get(end ? &ends : &bases, &u.arena, layer, layer->filename, !end);
                                 if (!t)
                                         goto fail;
                                 if (t->last_box != bi + 1) {
                                         t->last_box = bi + 1;
                                         t->img.n_boxes++;
                                 }
-                                if (end && strv_add_unique(&b->images, &n_images[bi], t->img.path) < 0)
+                                if (end && refs_add_unique(&u.image_refs, &n_refs, &allocated_refs, first_image[bi],
+                                                           t->img.path) < 0)
                                         goto fail;
                         }
                 }
-                if (n_images[bi] > 1)
-                        qsort(b->images, n_images[bi], sizeof(char *), cmp_str);
+                if (n_refs - first_image[bi] > 1)
+                        qsort(u.image_refs + first_image[bi], n_refs - first_image[bi], sizeof(char *), cmp_str);
+                /* The run's end. */
+                if (greedy_realloc(&u.image_refs, &allocated_refs, n_refs + 1, sizeof(char *), 1024) < 0)
+                        goto fail;
+                u.image_refs[n_refs++] = NULL;
         }
+        /* The runs do not move any more. */
+        for (size_t i = 0; i < u.n_boxes; i++)
+                u.boxes[i].images = u.image_refs + first_image[i];
 
         r = tally_finish(&ends, &u.images, &u.n_images, &u.images_allocated_bytes);
         if (r >= 0)
@@ -344,7 +352,7 @@ int usage_compute(const char *home, HomeScan *scan, Usage *ret) {
                 u.available_known = true;
         }
 
-        free(n_images);
+        free(first_image);
         idset_done(&overlays_seen);
         idset_done(&linked);
         idset_done(&reached);
@@ -353,7 +361,7 @@ int usage_compute(const char *home, HomeScan *scan, Usage *ret) {
         return 0;
 
 fail:
-        free(n_images);
+        free(first_image);
         tally_list_done(&ends);
         tally_list_done(&bases);
         idset_done(&overlays_seen);

@@ -18,12 +18,15 @@
  *
  * Totals count every inode once (hard links, images shared by boxes).
  * usage_compute() returns 0 or -ENOMEM; files it cannot stat are left out.
+ * A Usage borrows names from the scan it was computed from (boxes, image
+ * paths): the scan must outlive it.
  */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "home.h"
 
 typedef struct UsageBox {
@@ -32,11 +35,11 @@ typedef struct UsageBox {
         uint64_t allocated_bytes;
         uint64_t virtual_bytes;
         uint64_t committed_growth_bytes;
-        char **images;          /* NULL-terminated, sorted; borrowed from Usage.images */
+        const char **images;    /* NULL-terminated, sorted; in Usage.image_refs, paths as in Usage.images */
 } UsageBox;
 
 typedef struct UsageImage {
-        char *path;
+        const char *path;       /* the scan's, or Usage.arena's */
         uint64_t allocated_bytes;
         size_t n_boxes;
         bool base;              /* a qcow layer under bases/, not a chain's end */
@@ -58,6 +61,8 @@ typedef struct Usage {
         uint64_t committed_growth_bytes;
         uint64_t available_bytes;   /* f_bavail * f_frsize of boxes/ (the home without one) */
         bool available_known;
+        const char **image_refs;    /* every box's images, one NULL-terminated run each */
+        Arena arena;                /* the paths the scan does not hold */
 } Usage;
 
 /* scan is not changed but for home_overlay_path()'s buffer. */

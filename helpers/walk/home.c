@@ -167,6 +167,7 @@ typedef struct Scan {
         bool sums_only;
         Known *known;           /* the main walker's, shared by the workers */
         HomeLayer *stop;        /* the known layer the last chain stopped before */
+        StrSet names;           /* the overlays' names below their units, each kept once (in the arena) */
 } Scan;
 
 /* What a unit holds outside the arena. */
@@ -207,6 +208,7 @@ static int scan_begin(unsigned pass, void *userdata) {
         sc->allocated_units = sc->allocated_errors = 0;
         /* Every walker's begin runs before the pass does: the set is empty when it starts. */
         known_clear(sc->known);
+        strset_done(&sc->names);
         sc->s.passes = pass;
         return 0;
 }
@@ -316,12 +318,24 @@ static int scan_name(Scan *sc, const HomeUnit *u, HomeOverlay *h, const char *pa
         const char *rel = u ? part_relative(&sc->s, u->part, path) : NULL;
         size_t n = u && u->entry ? strlen(u->entry) : 0;
 
-        if (rel && n > 0 && strncmp(rel, u->entry, n) == 0 && (rel[n] == '/' || rel[n] == 0))
-                path = rel + n + (rel[n] == '/');
-        else
+        uint64_t v;
+
+        if (!rel || n == 0 || strncmp(rel, u->entry, n) != 0 || (rel[n] != '/' && rel[n] != 0)) {
                 h->top.whole_path = true;
+                h->top.filename = arena_strdup(&sc->s.arena, path);
+                return h->top.filename ? 0 : -ENOMEM;
+        }
+        /* Boxes hold the same few names (disks/disk.qcow2): one copy each. */
+        path = rel + n + (rel[n] == '/');
+        if (strset_get(&sc->names, path, strlen(path), &v)) {
+                h->top.filename = (const char *) (uintptr_t) v;
+                return 0;
+        }
         h->top.filename = arena_strdup(&sc->s.arena, path);
-        return h->top.filename ? 0 : -ENOMEM;
+        if (!h->top.filename ||
+            strset_put(&sc->names, h->top.filename, strlen(h->top.filename), (uint64_t) (uintptr_t) h->top.filename) < 0)
+                return -ENOMEM;
+        return 0;
 }
 
 /* What an overlay's walked chain is, as compact records. */
@@ -377,6 +391,7 @@ const char *home_overlay_path(HomeScan *s, const HomeUnit *u, const HomeOverlay 
 /* Hands out the records (r >= 0) or frees them; returns r. */
 static int scan_finish(Scan *sc, int r, HomeScan *ret) {
         known_clear(sc->known);
+        strset_done(&sc->names);
         if (r < 0) {
                 home_scan_done(&sc->s);
                 return r;
@@ -436,7 +451,7 @@ static int scan_overlay(const WalkOverlay *o, void *userdata) {
 int home_scan_image(const char *image, const ChainOptions *chain_options, HomeScan *ret) {
         _cleanup_(chain_freep) Chain *c = NULL;
         Known known = KNOWN_INIT;
-        Scan sc = { .chain_options = chain_options, .known = &known };
+        Scan sc = { .chain_options = chain_options, .known = &known, .names.borrow_keys = true };
         HomeOverlay *h;
         int r;
 
@@ -591,6 +606,7 @@ static void scan_sort(HomeScan *s, bool sums_only) {
 /* A worker's: the known set is the main walker's. */
 static void scan_free(Scan *sc) {
         home_scan_done(&sc->s);
+        strset_done(&sc->names);
 }
 
 int home_scan(const char *home, const ChainOptions *chain_options, bool sums_only, unsigned jobs, HomeScan *ret) {
@@ -606,6 +622,7 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
                 .chain_options = chain_options ?: &default_options,
                 .sums_only = sums_only,
                 .known = &known,
+                .names.borrow_keys = true,
         };
         _cleanup_free_ Scan *workers = NULL;
         _cleanup_free_ void **userdata = NULL;
@@ -635,6 +652,7 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
                         .chain_options = sc.chain_options,
                         .sums_only = sums_only,
                         .known = &known,
+                        .names.borrow_keys = true,
                 };
                 memcpy(workers[i].s.prefix, sc.s.prefix, sizeof(sc.s.prefix)); /* borrowed */
                 userdata[i] = &workers[i];
