@@ -27,4 +27,12 @@ interleaved; median wall time as a ratio to the dry run's, peak RSS per overlay,
 whole and above each program's peak on an empty home (its libraries). Targets:
 1.3x the dry run's time, 250 bytes per overlay.
 
+The views walk the home as the GC does (its workers, each backing name read
+once) into compact records: an overlay's layer and its name below its box (the
+few names boxes use kept once), each backing layer one record for every worker,
+strings in an arena without a header each; chains are written from them
+straight to stdout, JSON included (the bytes json-c would give), and `--usage`
+borrows the walk's names and counts an inode in a set only when it has other
+names.
+
 {bench.val['views']}'''
