@@ -8,156 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "home.h"
+#include "home-internal.h"
 #include "macro.h"
 #include "strset.h"
-
-static HomeFormat format_code(const char *f) {
-        if (!f)
-                return HOME_FORMAT_NONE;
-        if (streq(f, "qcow2"))
-                return HOME_FORMAT_QCOW2;
-        if (streq(f, "qcow"))
-                return HOME_FORMAT_QCOW;
-        if (streq(f, "raw"))
-                return HOME_FORMAT_RAW;
-        return HOME_FORMAT_OTHER;
-}
-
-static const char *format_name(uint8_t code, const char *other) {
-        static const char *const names[] = {
-                [HOME_FORMAT_QCOW2] = "qcow2",
-                [HOME_FORMAT_QCOW] = "qcow",
-                [HOME_FORMAT_RAW] = "raw",
-        };
-
-        if (code == HOME_FORMAT_OTHER)
-                return other;
-        return code < ELEMENTSOF(names) ? names[code] : NULL;
-}
-
-const char *home_layer_format(const HomeLayer *l) {
-        return format_name(l->format, l->extra ? l->extra->format : NULL);
-}
-
-const char *home_layer_backing_format(const HomeLayer *l) {
-        return format_name(l->backing_format, l->extra ? l->extra->backing_format : NULL);
-}
-
-const char *home_layer_full_backing(const HomeLayer *l) {
-        if (l->extra && l->extra->full_backing)
-                return l->extra->full_backing;
-        return l->next ? l->next->filename : NULL;
-}
-
-const char *home_layer_backing_file(const HomeLayer *l) {
-        return l->backing_is_full ? home_layer_full_backing(l) : l->backing_file;
-}
-
-static int dup_opt(Arena *a, const char **dst, const char *s) {
-        if (!s)
-                return 0;
-        *dst = arena_strdup(a, s);
-        return *dst ? 0 : -ENOMEM;
-}
-
-static int dup_opt_mut(Arena *a, char **dst, const char *s) {
-        if (!s)
-                return 0;
-        *dst = arena_strdup(a, s);
-        return *dst ? 0 : -ENOMEM;
-}
-
-/*
- * The facts of a chain's layer that the views print or sum. The full backing name is kept only
- * where the next layer's filename (next_filename) is not the same. The filename is left to the caller.
- */
-static int layer_from_chain(Arena *a, HomeLayer *l, const ChainLayer *c, const char *next_filename) {
-        const QcowHeader *h = &c->hdr;
-        const char *full = c->full_backing_filename;
-
-        *l = (HomeLayer) {
-                .virtual_size = c->virtual_size,
-                .actual_size = c->actual_size,
-                .dev = c->dev,
-                .ino = c->ino,
-                .format = format_code(c->format),
-                .backing_format = format_code(h->backing_format),
-                .version = (uint8_t) MIN(h->version, 255U),
-                .cluster_bits = (uint8_t) MIN(h->cluster_bits, 255U),
-                .refcount_order = (uint8_t) MIN(h->refcount_order, 255U),
-                .compression_type = h->compression_type,
-                .reader = (uint8_t) c->reader,
-                .has_header = c->has_header,
-                .libqcow_refused = c->libqcow_refused,
-                .backing_truncated = h->backing_file_has_nul,
-                .encrypted = h->crypt_method != 0,
-                .dirty = h->incompatible_features & QCOW2_INCOMPAT_DIRTY,
-                .lazy_refcounts = h->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS,
-                .corrupt = h->incompatible_features & QCOW2_INCOMPAT_CORRUPT,
-                .extended_l2 = h->incompatible_features & QCOW2_INCOMPAT_EXTL2,
-                .has_data_file = h->data_file && (h->incompatible_features & QCOW2_INCOMPAT_DATA_FILE),
-                .data_file_raw = h->autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW,
-        };
-        bool own_full = full && (!next_filename || !streq(full, next_filename));
-
-        if (h->backing_file && full && streq(h->backing_file, full))
-                l->backing_is_full = true;
-        else if (dup_opt(a, &l->backing_file, h->backing_file) < 0)
-                return -ENOMEM;
-        if (own_full || l->format == HOME_FORMAT_OTHER || l->backing_format == HOME_FORMAT_OTHER || h->data_file ||
-            c->data_file_path) {
-                HomeLayerExtra *x = arena_alloc0(a, sizeof(HomeLayerExtra));
-
-                if (!x)
-                        return -ENOMEM;
-                l->extra = x;
-                if ((own_full && dup_opt_mut(a, &x->full_backing, full) < 0) ||
-                    (l->format == HOME_FORMAT_OTHER && dup_opt_mut(a, &x->format, c->format) < 0) ||
-                    (l->backing_format == HOME_FORMAT_OTHER && dup_opt_mut(a, &x->backing_format, h->backing_format) < 0) ||
-                    dup_opt_mut(a, &x->data_file, h->data_file) < 0 ||
-                    dup_opt_mut(a, &x->data_file_path, c->data_file_path) < 0)
-                        return -ENOMEM;
-        }
-        return 0;
-}
-
-/*
- * The shared layers learnt so far, by filename (borrowed from the layer) -> that HomeLayer: one set
- * for every walker, so that a layer two workers reach is one record. A layer is learnt only once
- * its chain's records are complete (below and next set): from then on it is read, never written.
- */
-typedef struct Known {
-        pthread_mutex_t lock;
-        StrSet set;
-} Known;
-
-#define KNOWN_INIT { .lock = PTHREAD_MUTEX_INITIALIZER, .set.borrow_keys = true }
-
-static void known_clear(Known *k) {
-        pthread_mutex_lock(&k->lock);
-        strset_done(&k->set);
-        pthread_mutex_unlock(&k->lock);
-}
-
-static HomeLayer *known_get(Known *k, const char *name) {
-        uint64_t v = 0;
-        bool found;
-
-        pthread_mutex_lock(&k->lock);
-        found = strset_get(&k->set, name, strlen(name), &v);
-        pthread_mutex_unlock(&k->lock);
-        return found ? (HomeLayer *) (uintptr_t) v : NULL;
-}
-
-static int known_put(Known *k, HomeLayer *l) {
-        int r;
-
-        pthread_mutex_lock(&k->lock);
-        r = strset_put(&k->set, l->filename, strlen(l->filename), (uint64_t) (uintptr_t) l);
-        pthread_mutex_unlock(&k->lock);
-        return r;
-}
 
 /* One walker's records: the main thread's, or a worker's. */
 typedef struct Scan {
@@ -219,7 +72,7 @@ static int scan_begin(unsigned pass, void *userdata) {
  */
 static bool scan_known(const char *name, const char *declared_format, void *userdata) {
         Scan *sc = userdata;
-        HomeFormat f = format_code(declared_format);
+        HomeFormat f = home_format_code(declared_format);
         HomeLayer *l;
 
         if (f == HOME_FORMAT_OTHER)
@@ -282,10 +135,10 @@ static int scan_add_layers(Scan *sc, const Chain *c, HomeLayer *top) {
                 if (!l)
                         return -ENOMEM;
                 s->n_layers++;
-                if (layer_from_chain(&s->arena, l, &c->layers[i], next_filename(sc, c, i)) < 0 ||
+                if (home_layer_from_chain(&s->arena, l, &c->layers[i], next_filename(sc, c, i)) < 0 ||
                     !(l->filename = arena_strdup(&s->arena, c->layers[i].filename)))
                         return -ENOMEM;
-                l->declared = format_code(chain_declared_format(c, i));
+                l->declared = home_format_code(chain_declared_format(c, i));
                 above->next = l;
                 above = l;
         }
@@ -345,7 +198,7 @@ static int scan_record(Scan *sc, const HomeUnit *u, HomeOverlay *h, const Chain 
         int r;
 
         if (c->n_layers > 0) {
-                r = layer_from_chain(a, &h->top, &c->layers[0], next_filename(sc, c, 0));
+                r = home_layer_from_chain(a, &h->top, &c->layers[0], next_filename(sc, c, 0));
                 if (r >= 0)
                         r = scan_add_layers(sc, c, &h->top);
                 if (r < 0)
@@ -355,8 +208,8 @@ static int scan_record(Scan *sc, const HomeUnit *u, HomeOverlay *h, const Chain 
         h->top.linked = stat_only.linked;
         if (!chain_complete(c)) {
                 h->error = arena_alloc0(a, sizeof(HomeChainError));
-                if (!h->error || dup_opt_mut(a, &h->error->filename, c->error_filename) < 0 ||
-                    dup_opt_mut(a, &h->error->reason, c->error_reason) < 0)
+                if (!h->error || home_dup(a, &h->error->filename, c->error_filename) < 0 ||
+                    home_dup(a, &h->error->reason, c->error_reason) < 0)
                         return -ENOMEM;
                 h->error->kind = c->error;
         }
@@ -530,79 +383,6 @@ static int scan_merge(Scan *dst, Scan *src) {
         return 0;
 }
 
-/* Within a part, names order as the whole paths do: they share the part's prefix. */
-static int cmp_overlay(const void *a, const void *b) {
-        const HomeOverlay *x = a, *y = b;
-
-        return strcmp(strempty(x->top.filename), strempty(y->top.filename));
-}
-
-/*
- * Units by the path of their first overlay, <entry>/<name> below the part's prefix ("<entry>" for a
- * unit that is the overlay itself), compared without building it.
- */
-typedef struct PathCursor {
-        const char *p;          /* in the entry, then in the name */
-        const char *name;
-        bool sep;               /* the '/' between them is still to come */
-} PathCursor;
-
-static int path_cursor_next(PathCursor *c) {
-        if (*c->p)
-                return (unsigned char) *c->p++;
-        if (!c->sep)
-                return 0;
-        c->sep = false;
-        c->p = c->name;
-        return '/';
-}
-
-static int cmp_unit_path(const HomeUnit *x, const HomeUnit *y) {
-        PathCursor a = { strempty(x->entry), strempty(x->overlays[0].top.filename) };
-        PathCursor b = { strempty(y->entry), strempty(y->overlays[0].top.filename) };
-
-        a.sep = *a.name;
-        b.sep = *b.name;
-        for (;;) {
-                int ca = path_cursor_next(&a), cb = path_cursor_next(&b);
-
-                if (ca != cb || ca == 0)
-                        return ca - cb;
-        }
-}
-
-/* Units by part (bases/ first), then in path order. */
-static int cmp_unit(const void *a, const void *b) {
-        const HomeUnit *x = a, *y = b;
-
-        if (x->part != y->part)
-                return x->part == WALK_PART_BASES ? -1 : 1;
-        return cmp_unit_path(x, y);
-}
-
-/* Sums only: boxes by name (their overlays keep no path), bases/ as above. */
-static int cmp_unit_sums(const void *a, const void *b) {
-        const HomeUnit *x = a, *y = b;
-
-        if (x->part == WALK_PART_BOXES && y->part == WALK_PART_BOXES)
-                return strcmp(strempty(x->box), strempty(y->box));
-        return cmp_unit(a, b);
-}
-
-static int cmp_error(const void *a, const void *b) {
-        return strcmp(((const HomeError *) a)->path, ((const HomeError *) b)->path);
-}
-
-static void scan_sort(HomeScan *s, bool sums_only) {
-        for (size_t i = 0; !sums_only && i < s->n_units; i++)
-                if (s->units[i].n_overlays > 1)
-                        qsort(s->units[i].overlays, s->units[i].n_overlays, sizeof(HomeOverlay), cmp_overlay);
-        if (s->n_units > 1)
-                qsort(s->units, s->n_units, sizeof(HomeUnit), sums_only ? cmp_unit_sums : cmp_unit);
-        if (s->n_errors > 1)
-                qsort(s->errors, s->n_errors, sizeof(HomeError), cmp_error);
-}
-
 /* A worker's: the known set is the main walker's. */
 static void scan_free(Scan *sc) {
         home_scan_done(&sc->s);
@@ -679,7 +459,7 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
                 scan_free(&workers[i]);
         }
         if (r >= 0 || r == -EAGAIN)
-                scan_sort(&sc.s, sums_only);
+                home_scan_sort(&sc.s, sums_only);
         /*
          * What the walk and the workers freed goes back to the system: the workers' malloc arenas are
          * not reused by this thread, which builds what is made from the records.

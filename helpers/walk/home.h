@@ -39,11 +39,11 @@
 
 /* What only a few layers carry. */
 typedef struct HomeLayerExtra {
-        char *format;           /* a declared format the walker cannot read */
-        char *backing_format;   /* other than "raw" and "qcow2" */
-        char *data_file;
-        char *data_file_path;
-        char *full_backing;     /* where the next layer's filename is not the same */
+        const char *format;     /* a declared format the walker cannot read */
+        const char *backing_format; /* other than "raw" and "qcow2" */
+        const char *data_file;
+        const char *data_file_path;
+        const char *full_backing; /* where the next layer's filename is not the same */
 } HomeLayerExtra;
 
 /*
@@ -97,8 +97,8 @@ const char *home_layer_backing_file(const HomeLayer *l);
 /* Why a chain is incomplete. */
 typedef struct HomeChainError {
         ChainError kind;
-        char *filename;
-        char *reason;
+        const char *filename;
+        const char *reason;
 } HomeChainError;
 
 /*
