@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +41,6 @@ static void scan_reset(HomeScan *s) {
                 error_done(&s->errors[i]);
         s->errors = mfree(s->errors);
         s->n_errors = 0;
-        s->n_layers = 0;
         arena_done(&s->arena);
 }
 
@@ -134,7 +132,6 @@ static int scan_add_layers(Scan *sc, const Chain *c, HomeLayer *top) {
 
                 if (!l)
                         return -ENOMEM;
-                s->n_layers++;
                 if (home_layer_from_chain(&s->arena, l, &c->layers[i], next_filename(sc, c, i)) < 0 ||
                     !(l->filename = arena_strdup(&s->arena, c->layers[i].filename)))
                         return -ENOMEM;
@@ -377,9 +374,8 @@ static int scan_merge(Scan *dst, Scan *src) {
                 memcpy(d->errors + d->n_errors, s->errors, s->n_errors * sizeof(HomeError));
         d->n_units += s->n_units;
         d->n_errors += s->n_errors;
-        d->n_layers += s->n_layers;
         arena_move(&d->arena, &s->arena);
-        s->n_units = s->n_errors = s->n_layers = 0;
+        s->n_units = s->n_errors = 0;
         return 0;
 }
 
@@ -460,11 +456,6 @@ int home_scan(const char *home, const ChainOptions *chain_options, bool sums_onl
         }
         if (r >= 0 || r == -EAGAIN)
                 home_scan_sort(&sc.s, sums_only);
-        /*
-         * What the walk and the workers freed goes back to the system: the workers' malloc arenas are
-         * not reused by this thread, which builds what is made from the records.
-         */
-        (void) malloc_trim(0);
         if (r == -EAGAIN) {
                 _cleanup_free_ char *m = NULL;
 

@@ -133,7 +133,6 @@ typedef struct HomeScan {
         HomeError *errors;
         size_t n_errors;
         unsigned passes;
-        size_t n_layers;        /* the shared backing layers */
         Arena arena;            /* every record's strings, extras and shared layers */
         char *prefix[_WALK_PART_MAX]; /* "<home>/boxes/", "<home>/bases/" */
         char *path;             /* home_overlay_path()'s buffer */
